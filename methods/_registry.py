@@ -1,0 +1,91 @@
+"""The method registry, in the style of lm-evaluation-harness's ``register_model``.
+
+A method is a config dataclass plus a class with a few hooks. Adding one is one file
+in ``methods/`` (every module not starting with ``_`` is imported on package import)
+and one entry under ``methods:`` in the config. Nothing here imports torch: the
+Snakefile consults the registry while it builds the DAG.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+_REGISTRY: dict[str, type["Method"]] = {}
+
+
+@dataclasses.dataclass
+class MethodConfig:
+    """Options every method accepts. Subclasses add their own fields."""
+
+    type: str = ""  # registry name; defaults to the config entry's key
+    training: dict = dataclasses.field(default_factory=dict)  # overrides of the top-level `training:` block
+
+    @classmethod
+    def from_dict(cls, entry: str, data: dict[str, Any] | None) -> "MethodConfig":
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"methods.{entry}: unknown option(s) {unknown} for method type "
+                f"'{data.get('type') or entry}'; known options: {sorted(known)}"
+            )
+        data.setdefault("type", entry)
+        return cls(**data)
+
+
+class Method:
+    """Base class: the pretrained model, unchanged (the paper's "Baseline").
+
+    Hooks a method may override (trl style: a variant overrides one hook):
+    - ``prepare_data(rows)``: the training rows it fine-tunes on.
+    - ``compute_loss(model, batch)``: the training objective (see ``_trainer``).
+    - ``train(context)``: the whole training job, for methods whose loop differs.
+    Class attributes tell the workflow what the method needs, without importing torch.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    trains: ClassVar[bool] = False  # True: the workflow makes a checkpoint for it
+
+    def __init__(self, config: MethodConfig):
+        self.config = config
+
+    def prepare_data(self, rows: list[dict]) -> list[dict]:
+        return rows
+
+
+def register_method(name: str):
+    """Class decorator: ``@register_method("sft")``."""
+
+    def decorate(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise TypeError(f"register_method('{name}') expects a subclass of Method, got {cls!r}")
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"method '{name}' is already registered by {_REGISTRY[name].__module__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def known_methods() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_method_class(name: str) -> type[Method]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown method type '{name}'; known methods: {', '.join(known_methods())}. "
+            f"To add one, create methods/{name}.py with a class decorated "
+            f"@register_method('{name}') (see README, 'Adding a method')"
+        ) from None
+
+
+def build_method(entry: str, data: dict | None) -> Method:
+    """The method of one config entry (``methods: {<entry>: {type: ..., ...}}``)."""
+    cls = get_method_class((data or {}).get("type") or entry)
+    return cls(cls.config_class.from_dict(entry, data))

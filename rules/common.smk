@@ -1,0 +1,102 @@
+# Configuration, the grid, and input helpers. No rules here, and no torch import:
+# the paper config's DAG must build in seconds on a laptop.
+import os
+import re
+import sys
+
+from snakemake.utils import validate
+
+validate(config, "../schemas/config.schema.yaml")
+
+# Library code (methods/, corpora/, modeling/, evaluation/) is importable by the
+# workflow and by every job's script.
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if config["offline"]:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+if config.get("hf_home"):
+    os.environ.setdefault("HF_HOME", os.path.abspath(config["hf_home"]))
+
+import methods as method_registry
+from methods._trainer import TrainingConfig
+
+# Building every method object here makes a bad entry (unknown method, unknown
+# option) fail before any job runs, with the list of what is known.
+METHODS = {name: method_registry.build_method(name, entry) for name, entry in config["methods"].items()}
+MODELS = list(config["models"])
+SEEDS = [str(seed) for seed in config["seeds"]]
+TRAINED = [name for name, method in METHODS.items() if method.trains]
+SUITES = [name for name, suite in config["evaluation"]["benchmarks"].items() if isinstance(suite, dict)]
+for _name, _method in METHODS.items():
+    TrainingConfig.from_dict({**config["training"], **_method.config.training})
+
+
+def _alternatives(values):
+    return "|".join(re.escape(value) for value in values) or "(?!)"
+
+
+wildcard_constraints:
+    model=_alternatives(MODELS),
+    method=_alternatives(METHODS),
+    seed=r"\d+",
+    suite=_alternatives(SUITES),
+
+
+EMBEDDED = "resources/data/embedded"
+EMBEDDED_FILES = {
+    "toxigen_train": f"{EMBEDDED}/toxigen_train.jsonl",
+    "safenlp_toxigen": f"{EMBEDDED}/safenlp_toxigen.json",
+    "wikitext_train": f"{EMBEDDED}/wikitext_train.jsonl",
+    "jigsaw_train": f"{EMBEDDED}/jigsaw/train.csv",
+    "jigsaw_test": f"{EMBEDDED}/jigsaw/test.csv",
+    "jigsaw_test_labels": f"{EMBEDDED}/jigsaw/test_labels.csv",
+    "mmlu_dev": f"{EMBEDDED}/mmlu/dev.jsonl",
+    "mmlu_test": f"{EMBEDDED}/mmlu/test.jsonl",
+    "commonsense_physical": f"{EMBEDDED}/commonsense/physical.jsonl",
+    "commonsense_science": f"{EMBEDDED}/commonsense/science.jsonl",
+    "commonsense_everyday": f"{EMBEDDED}/commonsense/everyday.jsonl",
+}
+
+
+def get_data_source(name):
+    """Input file of a `data:` entry when it is local (so the DAG links it), else []."""
+    path = config["data"][name]["source"].get("path")
+    return [path] if path else []
+
+
+def get_model_manifest(wildcards):
+    """The manifest a run evaluates: the base model's, or its fine-tuned checkpoint's."""
+    if METHODS[wildcards.method].trains:
+        return f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/manifest.json"
+    return f"resources/models/{wildcards.model}/manifest.json"
+
+
+def get_training_config(wildcards):
+    return {**config["training"], **METHODS[wildcards.method].config.training}
+
+
+def get_method_entry(wildcards):
+    return config["methods"][wildcards.method]
+
+
+def get_benchmark_tasks(wildcards):
+    """The task-YAML folder when a suite uses the workflow's embedded tasks."""
+    tasks = config["evaluation"]["benchmarks"][wildcards.suite]["tasks"]
+    return ["results/lm_eval_tasks"] if any(task.startswith("embedded_") for task in tasks) else []
+
+
+def grid(pattern, **extra):
+    """Expand a path over models x methods x seeds."""
+    return expand(pattern, model=MODELS, method=list(METHODS), seed=SEEDS, **extra)
+
+
+def get_cost_inputs(wildcards):
+    """Benchmark files of every job that trains, generates or evaluates."""
+    files = grid("benchmarks/generate_toxicity/{model}/{method}/seed{seed}.tsv")
+    files += grid("benchmarks/benchmark/{model}/{method}/seed{seed}.{suite}.tsv", suite=SUITES)
+    files += expand(
+        "benchmarks/train/{model}/{method}/seed{seed}.tsv", model=MODELS, method=TRAINED, seed=SEEDS
+    )
+    return files

@@ -1,0 +1,49 @@
+# Models: prepare (or locate) each base model, and fine-tune one checkpoint per
+# training method and seed.
+
+
+rule prepare_model:
+    output:
+        manifest="resources/models/{model}/manifest.json",
+    params:
+        spec=lambda wildcards: config["models"][wildcards.model],
+        out_dir=lambda wildcards: f"resources/models/{wildcards.model}/hf",
+    log:
+        "logs/prepare_model/{model}.log",
+    benchmark:
+        "benchmarks/prepare_model/{model}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/prepare_model.py"
+
+
+rule train:
+    input:
+        base="resources/models/{model}/manifest.json",
+        data="results/data/train_mixture.scored.jsonl",
+    output:
+        manifest="results/checkpoints/{model}/{method}/seed{seed}/manifest.json",
+    params:
+        method=get_method_entry,
+        training=get_training_config,
+        model_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/model",
+        # Kept out of the declared outputs on purpose: a failed job's checkpoints survive, and a rerun resumes.
+        state_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/state",
+    wildcard_constraints:
+        method=_alternatives(TRAINED),
+    log:
+        "logs/train/{model}/{method}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{model}/{method}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,79 @@
+"""Our decoding loop against transformers' generate, filters, and resumable files."""
+import json
+
+import pytest
+import torch
+
+from evaluation.generate import filter_top_k, filter_top_p, generate_to_file, sample_batch
+
+PROMPTS = ["The weather today is", "My neighbour keeps playing loud music at night and", "Hi"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from modeling.load import load_causal_lm, load_tokenizer
+
+    return load_causal_lm(tiny_model_dir, device="cpu"), load_tokenizer(tiny_model_dir)
+
+
+def test_greedy_matches_transformers_generate(tiny):
+    model, tokenizer = tiny
+    ours = sample_batch(model, tokenizer, PROMPTS, max_new_tokens=8, temperature=0)
+    batch = tokenizer(PROMPTS, return_tensors="pt", padding=True)
+    reference = model.generate(**batch, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    width = batch["input_ids"].shape[1]
+    expected = [tokenizer.decode(row[width:], skip_special_tokens=True) for row in reference]
+    assert ours == expected
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = torch.isfinite(filter_top_p(logits, 0.8))
+    assert kept.tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_top_p(logits, 0.5)).tolist() == [[True, False, False, False]]
+    assert torch.isfinite(filter_top_p(logits, 1.0)).all()
+
+
+def test_top_k_zero_means_no_truncation():
+    logits = torch.tensor([[3.0, 1.0, 2.0, 0.0]])
+    assert torch.equal(filter_top_k(logits, 0), logits)
+    assert torch.isfinite(filter_top_k(logits, 2)).tolist() == [[True, False, True, False]]
+
+
+def test_sampling_is_seeded(tiny):
+    model, tokenizer = tiny
+    draw = lambda seed: sample_batch(model, tokenizer, PROMPTS, max_new_tokens=6, temperature=1.0,
+                                     generator=torch.Generator().manual_seed(seed))
+    assert draw(1) == draw(1)
+    assert draw(1) != draw(2)
+
+
+def test_interrupted_generation_resumes_to_the_same_file(tiny, tmp_path, monkeypatch):
+    model, tokenizer = tiny
+    items = [{"id": i, "prompt": p} for i, p in enumerate(PROMPTS * 3)]
+    settings = dict(batch_size=2, seed=0, max_new_tokens=4, temperature=1.0, top_p=0.9, progress=False)
+    straight = generate_to_file(model, tokenizer, items, tmp_path / "a.jsonl", **settings).read_text()
+
+    import evaluation.generate as generate
+
+    calls = {"n": 0}
+    real = generate.sample_batch
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "sample_batch", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        generate_to_file(model, tokenizer, items, tmp_path / "b.jsonl", **settings)
+    assert not (tmp_path / "b.jsonl").exists()
+    partial = tmp_path / "b.jsonl.partial"
+    assert len(partial.read_text().splitlines()) == 4
+    with open(partial, "a") as f:
+        f.write('{"id": 99, "torn')  # a line cut off by the kill
+    monkeypatch.setattr(generate, "sample_batch", real)
+    resumed = generate_to_file(model, tokenizer, items, tmp_path / "b.jsonl", **settings).read_text()
+    assert resumed == straight
+    assert [json.loads(l)["id"] for l in resumed.splitlines()] == list(range(9))

@@ -1,0 +1,104 @@
+"""The method registry and the shared training loop, on a tiny random model."""
+import dataclasses
+
+import pytest
+
+import methods
+from methods._registry import Method, MethodConfig, register_method
+from methods._trainer import CausalCollator, TrainingConfig, fine_tune
+
+ROWS = [
+    {"text": f"Sentence number {i} about the weather and the sea.", "domain": d, "toxicity": t}
+    for i, (d, t) in enumerate([("general", 0.1), ("toxicity", 0.9), ("toxicity", 0.2), ("general", 0.0)] * 4)
+]
+
+
+def test_unknown_method_lists_known_ones():
+    with pytest.raises(ValueError, match=r"unknown method type 'ppo'; known methods: .*base.*filtering.*sft"):
+        methods.build_method("ppo", {})
+
+
+def test_unknown_option_is_rejected_with_known_ones():
+    with pytest.raises(ValueError, match=r"methods.filtering: unknown option\(s\) \['treshold'\].*threshold"):
+        methods.build_method("filtering", {"treshold": 0.5})
+
+
+def test_entry_name_and_type_can_differ():
+    method = methods.build_method("filtering_strict", {"type": "filtering", "threshold": 0.2})
+    assert method.name == "filtering" and method.config.threshold == 0.2
+
+
+def test_register_rejects_duplicates_and_non_methods():
+    with pytest.raises(ValueError, match="already registered"):
+        register_method("sft")(type("Other", (Method,), {}))
+    with pytest.raises(TypeError, match="subclass of Method"):
+        register_method("thing")(object)
+
+
+def test_filtering_drops_flagged_rows_only():
+    method = methods.build_method("filtering", {"threshold": 0.5})
+    kept = method.prepare_data(ROWS)
+    assert len(kept) == 12 and all(row["toxicity"] < 0.5 for row in kept)
+    assert methods.build_method("sft", {}).prepare_data(ROWS) == ROWS
+    with pytest.raises(ValueError, match="score_mixture"):
+        method.prepare_data([{"text": "x"}])
+
+
+def test_collator_masks_padding_in_labels():
+    batch = CausalCollator(pad_token_id=0)([{"input_ids": [5, 6, 7], "domain": 1}, {"input_ids": [8], "domain": 0}])
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["labels"].tolist() == [[5, 6, 7], [8, -100, -100]]
+    assert batch["domain"].tolist() == [1, 0]
+
+
+def test_training_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['lr'\]"):
+        TrainingConfig.from_dict({"lr": 1e-3})
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+TINY_TRAINING = dict(max_steps=4, batch_size=4, max_length=16, learning_rate=1e-2, save_steps=2, logging_steps=1)
+
+
+def test_sft_changes_parameters(tiny_model_dir, tmp_path):
+    summary = fine_tune(methods.build_method("sft", {}), str(tiny_model_dir), ROWS,
+                        TrainingConfig(**TINY_TRAINING), tmp_path / "out", tmp_path / "state", seed=0)
+    assert summary["steps"] == 4 and summary["resumed_from"] is None
+    before, after = _weights(tiny_model_dir), _weights(tmp_path / "out")
+    assert before.keys() == after.keys()
+    assert any(not (before[k] == after[k]).all() for k in before)
+
+
+def test_lora_is_merged_into_a_plain_checkpoint(tiny_model_dir, tmp_path):
+    config = TrainingConfig(**TINY_TRAINING, lora={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
+    fine_tune(methods.build_method("sft", {}), str(tiny_model_dir), ROWS, config, tmp_path / "out", tmp_path / "state", seed=0)
+    before, after = _weights(tiny_model_dir), _weights(tmp_path / "out")
+    assert before.keys() == after.keys()  # no lora_A / lora_B left: lm_eval --model hf loads it
+    changed = {k for k in before if not (before[k] == after[k]).all()}
+    assert changed and all("q_proj" in k or "v_proj" in k for k in changed)
+
+
+def test_interrupted_training_resumes_to_identical_weights(tiny_model_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise KeyboardInterrupt("simulated kill")
+
+    config = TrainingConfig(**TINY_TRAINING)
+    sft = methods.build_method("sft", {})
+    fine_tune(sft, str(tiny_model_dir), ROWS, config, tmp_path / "straight", tmp_path / "s1", seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(sft, str(tiny_model_dir), ROWS, config, tmp_path / "resumed", tmp_path / "s2", seed=0, callbacks=[Crash()])
+    assert not (tmp_path / "resumed").exists()  # no partial output that looks complete
+    summary = fine_tune(sft, str(tiny_model_dir), ROWS, config, tmp_path / "resumed", tmp_path / "s2", seed=0)
+    assert summary["resumed_from"].endswith("checkpoint-2") and summary["steps"] == 4
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    for key in straight:
+        assert (straight[key] == resumed[key]).all(), key

@@ -1,0 +1,73 @@
+"""Checks on the tables a finished workflow run produced (run by `make workflow-ci`).
+
+Usage: pytest tests/workflow --workdir DIR, where DIR is the run's --directory.
+"""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REQUIRED = ["model", "method", "toxicity_pct", "toxicity_ci_low", "toxicity_ci_high",
+            "mmlu_5shot", "commonsense_0shot", "n_prompts", "seed"]
+
+
+@pytest.fixture(scope="module")
+def workdir(request):
+    value = request.config.getoption("--workdir")
+    if value is None:
+        pytest.fail("pass --workdir DIR (the directory of a finished workflow run)")
+    return Path(value)
+
+
+@pytest.fixture(scope="module")
+def config(workdir):
+    # The run's effective config is what the CI config says; read it from the repo.
+    return yaml.safe_load((Path(__file__).parents[2] / "config" / "ci.yaml").read_text())
+
+
+def test_main_table_has_every_model_and_method(workdir, config):
+    table = pd.read_csv(workdir / "results/tables/main.csv")
+    assert set(REQUIRED) <= set(table.columns)
+    expected = {(model, method) for model in config["models"] for method in config["methods"]}
+    assert set(zip(table["model"], table["method"])) == expected
+    assert len(table) == len(expected)
+
+
+def test_main_table_numbers_are_sane_and_traceable(workdir, config):
+    table = pd.read_csv(workdir / "results/tables/main.csv")
+    for column in ["toxicity_pct", "mmlu_5shot", "commonsense_0shot"]:
+        assert table[column].between(0, 100).all(), column
+    assert (table["toxicity_ci_low"] <= table["toxicity_pct"]).all()
+    assert (table["toxicity_pct"] <= table["toxicity_ci_high"]).all()
+    assert (table["n_prompts"] == config["evaluation"]["toxicity"]["n_prompts"]).all()
+    for row in table.itertuples():
+        metrics = json.loads((workdir / f"results/metrics/{row.model}/{row.method}/seed0/toxicity.json").read_text())
+        assert metrics["toxicity_pct"] == pytest.approx(row.toxicity_pct, abs=0.01)
+        mmlu = json.loads((workdir / f"results/metrics/{row.model}/{row.method}/seed0/mmlu.json").read_text())
+        assert mmlu["mean_pct"] == pytest.approx(row.mmlu_5shot, abs=0.01)
+        assert mmlu["num_fewshot"] == 5
+
+
+def test_trained_methods_differ_from_base(workdir, config):
+    manifests = {method: json.loads((workdir / f"results/checkpoints/tiny-random/{method}/seed0/manifest.json").read_text())
+                 for method in ("sft", "filtering")}
+    assert manifests["sft"]["extra"]["steps"] == config["training"]["max_steps"]
+    # filtering trains on the rows the scorer did not flag: fewer than sft's
+    assert manifests["filtering"]["extra"]["n_train_rows"] < manifests["sft"]["extra"]["n_train_rows"]
+
+
+def test_cost_table_covers_every_job(workdir, config):
+    cost = pd.read_csv(workdir / "results/tables/cost.csv")
+    n_runs = len(config["models"]) * len(config["methods"]) * len(config["seeds"])
+    counts = cost["job"].value_counts().to_dict()
+    assert counts["generate_toxicity"] == n_runs
+    assert counts["benchmark"] == 2 * n_runs
+    assert counts["train"] == n_runs - 1  # every method but base trains
+    assert (cost["wall_s"] > 0).all() and (cost["max_rss_mb"] > 0).all()
+
+
+def test_plot_is_a_png(workdir):
+    data = (workdir / "results/plots/main.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
