@@ -127,9 +127,19 @@ def write_embedded_tasks(
             "metadata": {"version": 1.0},
         }
 
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper, value):  # "\n" escapes on one line, as lm-eval's own YAMLs write them
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if "\n" in value else None)
+
+    _Dumper.add_representer(str, _str)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob("*.yaml"):  # ours from an earlier call, e.g. a dropped subtask
+        if stale.stem not in tasks and stale.read_text().startswith(_YAML_HEADER):
+            stale.unlink()
     for task, config in tasks.items():
-        text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=1000)
+        text = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
         (out_dir / f"{task}.yaml").write_text(_YAML_HEADER + text)
     return list(tasks)
 
@@ -153,10 +163,21 @@ def _check_jsonl(file: Path) -> None:
 
 # ----------------------------------------------------------------------------- running
 @functools.lru_cache(maxsize=4)
-def _task_manager(include_path: str | None, include_defaults: bool):
+def _task_manager(include_path: str | None, include_defaults: bool, _yaml_stamp: tuple = ()):
+    # _yaml_stamp only keys the cache: the index holds parsed YAML, so rewritten task
+    # files (e.g. new data paths) must give a new manager
     from lm_eval.tasks import TaskManager
 
     return TaskManager(include_path=include_path, include_defaults=include_defaults)
+
+
+def _yaml_stamp(folder: str | None) -> tuple:
+    if folder is None:
+        return ()
+    return tuple(
+        (str(f), f.stat().st_mtime_ns, f.stat().st_size)
+        for f in sorted(Path(folder).rglob("*")) if f.is_file()
+    )
 
 
 def get_task_manager(tasks: Sequence[str], include_path: str | os.PathLike | None = None):
@@ -164,19 +185,20 @@ def get_task_manager(tasks: Sequence[str], include_path: str | os.PathLike | Non
 
     Indexing lm-eval's ~15 k built-in task YAMLs takes ~10 s on a 2-core CPU, so when
     ``include_path`` alone knows all the names (the embedded profile) the built-ins
-    are not indexed. Managers are cached per process.
+    are not indexed. Managers are cached per process (until a task file changes).
     """
     include = str(Path(include_path).resolve()) if include_path is not None else None
+    if include is not None and not Path(include).is_dir():
+        raise FileNotFoundError(
+            f"task folder {include} does not exist: call write_embedded_tasks(data_dir, "
+            f"{include!r}) first"
+        )
+    stamp = _yaml_stamp(include)
     if include is not None:
-        if not Path(include).is_dir():
-            raise FileNotFoundError(
-                f"task folder {include} does not exist: call write_embedded_tasks(data_dir, "
-                f"{include!r}) first"
-            )
-        manager = _task_manager(include, False)
+        manager = _task_manager(include, False, stamp)
         if all(name in manager.all_tasks for name in tasks):
             return manager
-    manager = _task_manager(include, True)
+    manager = _task_manager(include, True, stamp)
     unknown = [name for name in tasks if name not in manager.all_tasks]
     if unknown:
         where = f"in {include} or " if include else ""
@@ -190,13 +212,20 @@ def get_task_manager(tasks: Sequence[str], include_path: str | os.PathLike | Non
 
 
 def build_lm(model_dir: str | os.PathLike, *, batch_size: int = 16, device: str = "auto",
-             precision: str = "auto", max_length: int | None = None):
+             precision: str = "auto", max_length: int | None = None, nado_path: str | None = None):
     """lm-eval's HFLM on a local Hugging Face model folder.
 
     ``precision``: ``auto`` (bf16 on a GPU that has it, fp32 on CPU), ``fp32``,
-    ``bf16`` or ``fp16`` (as in ``modeling.load``).
+    ``bf16`` or ``fp16`` (as in ``modeling.load``). With ``nado_path``, the model
+    scores under NADO's ``q`` (lm-eval model ``nado``, nado/decode.py).
     """
     from lm_eval.models.huggingface import HFLM
+
+    extra = {}
+    if nado_path is not None:
+        from nado.decode import register_lm_eval_model
+
+        HFLM, extra = register_lm_eval_model(), {"nado": str(nado_path)}
 
     from modeling.load import pick_device, pick_dtype
 
@@ -213,6 +242,7 @@ def build_lm(model_dir: str | os.PathLike, *, batch_size: int = 16, device: str 
         dtype=pick_dtype(precision, device),
         batch_size=batch_size,
         max_length=max_length,
+        **extra,
     )
 
 
@@ -230,6 +260,7 @@ def run_suite(
     precision: str = "auto",
     bootstrap_iters: int = 1000,
     log_samples: bool = False,
+    nado_path: str | None = None,
 ) -> dict:
     """Run lm-eval on ``tasks`` and summarise one metric per task.
 
@@ -238,7 +269,8 @@ def run_suite(
     is. ``tasks``: lm-eval task, group or tag names (tags are expanded to their
     tasks; a group is one entry with lm-eval's aggregate, e.g. ``mmlu``'s
     size-weighted acc). ``limit``: documents per task (a float < 1 is a fraction),
-    for smoke runs only. ``seed`` sets all four lm-eval seeds.
+    for smoke runs only. ``seed`` sets all four lm-eval seeds. ``nado_path``: score
+    under NADO decoding's ``q`` (model folders only).
 
     Returns ``{"tasks": {name: {"metric", "value", "stderr", "n"}}, "mean",
     "mean_pct", "metric", "num_fewshot", "limit", "seed", "lm_eval_version",
@@ -258,7 +290,7 @@ def run_suite(
     if isinstance(model, LM):
         lm = model
     elif isinstance(model, (str, os.PathLike)):
-        lm = build_lm(model, batch_size=batch_size, device=device, precision=precision)
+        lm = build_lm(model, batch_size=batch_size, device=device, precision=precision, nado_path=nado_path)
     else:
         raise TypeError(
             f"model must be a model folder or an lm_eval.api.model.LM, not {type(model).__name__}"
@@ -297,8 +329,7 @@ def summarize(results: dict, tasks: Sequence[str], metric: str = "acc", manager=
             names.append(name)
         elif manager is not None and name in manager.all_tags:
             # a tag is only a label: report the tasks it stands for
-            names.extend(sorted(t for t in table if manager.task_index[t].tags
-                                and name in manager.task_index[t].tags))
+            names.extend(sorted(t for t in table if name in getattr(manager.task_index.get(t), "tags", ())))
         else:
             raise KeyError(f"lm-eval returned no results for {name!r}")
 
@@ -322,6 +353,8 @@ def summarize(results: dict, tasks: Sequence[str], metric: str = "acc", manager=
 
 def _num_docs(results: dict, name: str) -> int:
     """Documents scored for a task, or summed over a group's tasks."""
+    if "sample_len" in results["results"].get(name, {}):
+        return int(results["results"][name]["sample_len"])
     counts = results.get("n-samples", {})
     if name in counts:
         return int(counts[name]["effective"])
@@ -336,8 +369,9 @@ def _lm_eval_version() -> str:
 
 
 def json_safe(value: Any) -> Any:
-    """``value`` with what JSON cannot hold dropped (functions, tensors, objects);
-    tuples become lists, numpy scalars Python numbers, non-finite floats None."""
+    """``value`` with what JSON cannot hold dropped (functions, arrays, objects);
+    tuples become lists, numpy scalars Python numbers, dtypes their names and
+    non-finite floats None."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -353,6 +387,8 @@ def json_safe(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy / torch scalar
         return json_safe(value.item())
+    if type(value).__name__ == "dtype":  # torch / numpy dtype, e.g. config.model_dtype
+        return str(value)
     return _DROP
 
 
@@ -361,6 +397,7 @@ _DROP = object()
 
 def write_results(summary: dict, summary_file: str | os.PathLike, raw_file: str | os.PathLike | None = None) -> None:
     """Write the summary (without ``raw``) and, if asked, lm-eval's raw results as JSON."""
-    Path(summary_file).write_text(json.dumps({k: v for k, v in summary.items() if k != "raw"}, indent=2) + "\n")
+    brief = {key: value for key, value in summary.items() if key != "raw"}
+    Path(summary_file).write_text(json.dumps(brief, indent=2, allow_nan=False) + "\n")
     if raw_file is not None:
-        Path(raw_file).write_text(json.dumps(summary.get("raw", {}), indent=2) + "\n")
+        Path(raw_file).write_text(json.dumps(summary.get("raw", {}), indent=2, allow_nan=False) + "\n")

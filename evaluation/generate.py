@@ -56,9 +56,10 @@ def filter_top_k(logits, top_k: int):
 
 def sample_batch(
     model, tokenizer, prompts: list[str], *, max_new_tokens: int, temperature: float, top_p: float = 1.0,
-    top_k: int = 0, generator=None, guide: TokenGuide | None = None,
-) -> list[str]:
-    """Continue each prompt; ``temperature == 0`` is greedy. Returns the new text only."""
+    top_k: int = 0, generator=None, guide: TokenGuide | None = None, return_ids: bool = False,
+) -> list:
+    """Continue each prompt; ``temperature == 0`` is greedy. Returns the new text only,
+    or with ``return_ids`` pairs ``(text, token ids up to and including EOS)``."""
     import torch
 
     device = next(model.parameters()).device
@@ -98,11 +99,13 @@ def sample_batch(
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(prompts), 1))], dim=-1)
             position_ids = position_ids[:, -1:] + 1
     generated = torch.stack(new_tokens, dim=1).tolist()
-    texts = []
+    stops = set(eos_ids.tolist())
+    results = []
     for row in generated:
-        cut = next((i for i, t in enumerate(row) if t in set(eos_ids.tolist())), len(row))
-        texts.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
-    return texts
+        cut = next((i for i, t in enumerate(row) if t in stops), len(row))
+        text = tokenizer.decode(row[:cut], skip_special_tokens=True)
+        results.append((text, row[: cut + 1]) if return_ids else text)
+    return results
 
 
 def _eos_ids(tokenizer, model):
@@ -121,7 +124,7 @@ def _eos_ids(tokenizer, model):
 def generate_to_file(
     model, tokenizer, items: list[dict], out_file: str | os.PathLike, *, batch_size: int, seed: int,
     max_new_tokens: int, temperature: float, top_p: float = 1.0, top_k: int = 0,
-    guide: TokenGuide | None = None, progress: bool = True,
+    guide: TokenGuide | None = None, progress: bool = True, keep_token_ids: bool = False,
 ) -> Path:
     """Continue ``items`` (dicts with ``prompt`` and an ``id``) into a JSONL file.
 
@@ -143,12 +146,16 @@ def generate_to_file(
             if (index + 1) * batch_size <= done:
                 continue
             generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed * 1_000_003 + index)
-            texts = sample_batch(
+            outputs = sample_batch(
                 model, tokenizer, [item["prompt"] for item in chunk], max_new_tokens=max_new_tokens,
                 temperature=temperature, top_p=top_p, top_k=top_k, generator=generator, guide=guide,
+                return_ids=True,
             )
-            for item, text in zip(chunk, texts):
-                sink.write(json.dumps({**item, "continuation": text}) + "\n")
+            for item, (text, ids) in zip(chunk, outputs):
+                row = {**item, "continuation": text}
+                if keep_token_ids:
+                    row["continuation_ids"] = ids
+                sink.write(json.dumps(row) + "\n")
             sink.flush()
             bar.update(len(chunk))
     partial.replace(out_file)

@@ -40,19 +40,36 @@ class Method:
     Hooks a method may override (trl style: a variant overrides one hook):
     - ``prepare_data(rows)``: the training rows it fine-tunes on.
     - ``compute_loss(model, batch)``: the training objective (see ``_trainer``).
-    - ``train(context)``: the whole training job, for methods whose loop differs.
+    - ``training_callbacks(context)``: work between optimizer steps (e.g. NADO updates).
     Class attributes tell the workflow what the method needs, without importing torch.
     """
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
-    trains: ClassVar[bool] = False  # True: the workflow makes a checkpoint for it
+    trains: ClassVar[bool] = False  # True: the workflow fine-tunes a checkpoint for it
+    guided: ClassVar[bool] = False  # True: it decodes under a NADO trained on its model's samples
 
     def __init__(self, config: MethodConfig):
         self.config = config
 
     def prepare_data(self, rows: list[dict]) -> list[dict]:
         return rows
+
+    def fine_tune(self, base_path, rows, config, out_dir, state_dir, seed, scorer=None, callbacks=None) -> dict:
+        """The training job: by default the shared loop (``_trainer.fine_tune``) with this
+        method's hooks. A method with a different kind of model (e.g. a classification
+        head) overrides this; it must leave a Hugging Face causal-LM folder in ``out_dir``."""
+        from methods._trainer import fine_tune
+
+        return fine_tune(self, base_path, rows, config, out_dir, state_dir, seed, callbacks=callbacks, scorer=scorer)
+
+    def training_callbacks(self, context) -> list:
+        """``transformers.TrainerCallback``s to add to the shared loop (``_trainer.TrainContext``)."""
+        return []
+
+    def training_summary(self) -> dict:
+        """Extra entries for the checkpoint's training log (e.g. per-iteration NADO records)."""
+        return {}
 
 
 def register_method(name: str):

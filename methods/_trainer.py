@@ -28,6 +28,7 @@ class TrainingConfig:
 
     max_steps: int = 60  # optimizer steps
     learning_rate: float = 5e-5
+    optim: str = "adamw_torch"  # any transformers optimizer name (adamw_torch, sgd, adafactor, ...)
     batch_size: int = 8  # sequences per device per micro-batch
     gradient_accumulation_steps: int = 1
     max_length: int = 64  # tokens per training sequence (truncated)
@@ -111,6 +112,20 @@ def _method_trainer_class():
     return MethodTrainer
 
 
+@dataclasses.dataclass
+class TrainContext:
+    """What a method's training hooks may use besides the batch (see ``Method.training_callbacks``)."""
+
+    model: Any  # the model being trained (peft-wrapped under LoRA)
+    tokenizer: Any
+    device: str
+    seed: int
+    rows: list[dict]  # the training rows after ``prepare_data``
+    config: TrainingConfig
+    state_dir: Path  # Trainer's checkpoints: checkpoint-N/ folders (resume points)
+    scorer: dict | None  # the toxicity scorer's config (for methods that label samples)
+
+
 def last_checkpoint(state_dir: str | os.PathLike) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -127,6 +142,7 @@ def fine_tune(
     state_dir: str | os.PathLike,
     seed: int,
     callbacks: list | None = None,
+    scorer: dict | None = None,
 ) -> dict:
     """Fine-tune ``base_path`` on ``rows`` with ``method.compute_loss``; save to ``out_dir``.
 
@@ -149,8 +165,9 @@ def fine_tune(
         model.config.use_cache = False
     if config.lora:
         model = _wrap_lora(model, config.lora)
-    if hasattr(method, "setup"):
-        method.setup(model=model, tokenizer=tokenizer, device=device, seed=seed)
+    context = TrainContext(model=model, tokenizer=tokenizer, device=device, seed=seed, rows=rows, config=config,
+                           state_dir=Path(state_dir), scorer=scorer)
+    callbacks = list(callbacks or []) + method.training_callbacks(context)
 
     train_set = encode_rows(tokenizer, rows, config.max_length)
     args = TrainingArguments(
@@ -159,6 +176,7 @@ def fine_tune(
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.learning_rate,
+        optim=config.optim,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_steps,
         weight_decay=config.weight_decay,
@@ -200,6 +218,7 @@ def fine_tune(
     tokenizer.save_pretrained(tmp_dir)
     summary = {
         "steps": trainer.state.global_step,
+        **method.training_summary(),
         "resumed_from": resume_from,
         "n_train_rows": len(rows),
         "log_history": trainer.state.log_history,

@@ -28,6 +28,7 @@ METHODS = {name: method_registry.build_method(name, entry) for name, entry in co
 MODELS = list(config["models"])
 SEEDS = [str(seed) for seed in config["seeds"]]
 TRAINED = [name for name, method in METHODS.items() if method.trains]
+GUIDED = [name for name, method in METHODS.items() if method.guided and not method.trains]
 SUITES = [name for name, suite in config["evaluation"]["benchmarks"].items() if isinstance(suite, dict)]
 for _name, _method in METHODS.items():
     TrainingConfig.from_dict({**config["training"], **_method.config.training})
@@ -67,8 +68,8 @@ def get_data_source(name):
 
 
 def get_model_manifest(wildcards):
-    """The manifest a run evaluates: the base model's, or its fine-tuned checkpoint's."""
-    if METHODS[wildcards.method].trains:
+    """The manifest a run evaluates: the base model's, or its checkpoint's (fine-tuned or NADO)."""
+    if wildcards.method in TRAINED or wildcards.method in GUIDED:
         return f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/manifest.json"
     return f"resources/models/{wildcards.model}/manifest.json"
 
@@ -96,7 +97,7 @@ def get_cost_inputs(wildcards):
     """Benchmark files of every job that trains, generates or evaluates."""
     files = grid("benchmarks/generate_toxicity/{model}/{method}/seed{seed}.tsv")
     files += grid("benchmarks/benchmark/{model}/{method}/seed{seed}.{suite}.tsv", suite=SUITES)
-    files += expand(
-        "benchmarks/train/{model}/{method}/seed{seed}.tsv", model=MODELS, method=TRAINED, seed=SEEDS
-    )
+    files += expand("benchmarks/train/{model}/{method}/seed{seed}.tsv", model=MODELS, method=TRAINED, seed=SEEDS)
+    for rule_name in ("nado_samples", "train_nado"):
+        files += expand(f"benchmarks/{rule_name}/{{model}}/{{method}}/seed{{seed}}.tsv", model=MODELS, method=GUIDED, seed=SEEDS)
     return files

@@ -30,6 +30,7 @@ rule train:
     params:
         method=get_method_entry,
         training=get_training_config,
+        scorer=config["scorer"],
         model_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/model",
         # Kept out of the declared outputs on purpose: a failed job's checkpoints survive, and a rerun resumes.
         state_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/state",
@@ -47,3 +48,55 @@ rule train:
         "../envs/suite.yaml"
     script:
         "../scripts/train.py"
+
+
+rule nado_samples:
+    # Samples of the base model on prompts from the training mixture, labelled by the scorer.
+    input:
+        manifest="resources/models/{model}/manifest.json",
+        data="results/data/train_mixture.scored.jsonl",
+    output:
+        "results/nado/{model}/{method}/seed{seed}/samples.jsonl",
+    params:
+        method=get_method_entry,
+        scorer=config["scorer"],
+    wildcard_constraints:
+        method=_alternatives(GUIDED),
+    log:
+        "logs/nado_samples/{model}/{method}/seed{seed}.log",
+    benchmark:
+        "benchmarks/nado_samples/{model}/{method}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=6000,
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/nado_samples.py"
+
+
+rule train_nado:
+    input:
+        manifest="resources/models/{model}/manifest.json",
+        samples="results/nado/{model}/{method}/seed{seed}/samples.jsonl",
+    output:
+        manifest="results/checkpoints/{model}/{method}/seed{seed}/manifest.json",
+    params:
+        method=get_method_entry,
+        nado_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/nado",
+        state_dir=lambda wildcards: f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/nado_state",
+    wildcard_constraints:
+        method=_alternatives(GUIDED),
+    log:
+        "logs/train_nado/{model}/{method}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train_nado/{model}/{method}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/train_nado.py"

@@ -1,0 +1,82 @@
+"""The closed form and the NADO training losses, in log space (METHOD.md sections 1-2).
+
+Indexing: ``c[:, t, v]`` is read at position t (after consuming tokens ``y_0..y_t``),
+so ``R(x, y_<=t, v) = sigmoid(c[:, t, v])`` and the R of the token actually taken at
+position t is ``sigmoid(c[:, t-1, y_t])``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def guided_log_probs(log_p: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``log q = log_softmax(log p + logsigmoid(c))``: p reweighted by R, renormalised."""
+    return torch.log_softmax(log_p + F.logsigmoid(c), dim=-1)
+
+
+def bernoulli_kl(log_a: torch.Tensor, log1m_a: torch.Tensor, log_b: torch.Tensor, log1m_b: torch.Tensor) -> torch.Tensor:
+    """``KL(Bern(a) || Bern(b))`` from log-probabilities (never ``log`` of a probability)."""
+    return log_a.exp() * (log_a - log_b) + log1m_a.exp() * (log1m_a - log1m_b)
+
+
+def token_r_logits(c: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """``c[:, t-1, y_t]`` for t >= 1, shape [B, T-1]: the logit of R after taking y_t."""
+    return c[:, :-1, :].gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+
+
+def nado_losses(
+    c: torch.Tensor,
+    base_log_p: torch.Tensor,
+    input_ids: torch.Tensor,
+    continuation_mask: torch.Tensor,
+    labels: torch.Tensor,
+    consistency_weight: float = 1.0,
+    consistency_kl: str = "expected_to_token",
+) -> dict[str, torch.Tensor]:
+    """The NADO objective for a batch.
+
+    - ``c``: auxiliary logits [B, T, V]; ``base_log_p``: the base LM's log-probs [B, T, V]
+      (``base_log_p[:, t]`` is p(. | y_<=t)); ``input_ids`` [B, T];
+    - ``continuation_mask`` [B, T]: 1 on continuation tokens (prompt and padding are 0);
+    - ``labels`` [B]: the oracle's value for the whole sequence, in [0, 1].
+
+    ``bce``: binary cross-entropy of ``sigmoid(c_{t-1}[y_t])`` against the label, over
+    continuation tokens (``binary_cross_entropy_with_logits`` on the raw logit: one
+    sigmoid, not the prototype's two). ``consistency``: at continuation positions t that
+    have a next continuation token, the Bernoulli KL between ``R_t = sigmoid(c_{t-1}[y_t])``
+    and ``E_t = sum_v p(v | y_<=t) sigmoid(c_t[v])`` (the consistency identity
+    ``R(y_<=t) = E_p[R(y_<=t, v)]``). Both are means over their positions.
+    """
+    if consistency_kl not in ("expected_to_token", "token_to_expected"):
+        raise ValueError(f"consistency_kl must be expected_to_token or token_to_expected, got {consistency_kl!r}")
+    r_logit = token_r_logits(c, input_ids)  # [B, T-1], for tokens y_1..y_{T-1}
+    token_mask = continuation_mask[:, 1:].to(r_logit.dtype)
+    target = labels.to(r_logit.dtype)[:, None].expand_as(r_logit)
+    bce = F.binary_cross_entropy_with_logits(r_logit, target, reduction="none")
+    bce = (bce * token_mask).sum() / token_mask.sum().clamp(min=1)
+
+    # E_t for t = 1..T-2 pairs with R_t of token y_t; a next continuation token must exist.
+    log_e = torch.logsumexp(base_log_p[:, 1:-1] + F.logsigmoid(c[:, 1:-1]), dim=-1)  # [B, T-2]
+    log1m_e = torch.logsumexp(base_log_p[:, 1:-1] + F.logsigmoid(-c[:, 1:-1]), dim=-1)
+    log_r, log1m_r = F.logsigmoid(r_logit[:, :-1]), F.logsigmoid(-r_logit[:, :-1])
+    pair_mask = (continuation_mask[:, 1:-1] * continuation_mask[:, 2:]).to(r_logit.dtype)
+    if consistency_kl == "expected_to_token":
+        kl = bernoulli_kl(log_e, log1m_e, log_r, log1m_r)
+    else:
+        kl = bernoulli_kl(log_r, log1m_r, log_e, log1m_e)
+    consistency = (kl * pair_mask).sum() / pair_mask.sum().clamp(min=1)
+    return {"loss": bce + consistency_weight * consistency, "bce": bce, "consistency": consistency}
+
+
+def guided_kl(logits: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Per-position ``KL(q_t || p_theta,t)`` with ``q_t = softmax(stopgrad(log p_theta,t) + logsigmoid(c_t))``.
+
+    The regularizer of the paper's fine-tuning objective (METHOD.md section 3): the
+    desired distribution first, q built from the *current* model. Its gradient is the
+    soft-label cross-entropy's (``CE(q, p) = KL(q || p) + H(q)`` with q fixed), but the
+    value returned is the KL itself. Shape [B, T].
+    """
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    log_q = torch.log_softmax(log_p.detach() + F.logsigmoid(c.float()), dim=-1)
+    return (log_q.exp() * (log_q - log_p)).sum(dim=-1)

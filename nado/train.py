@@ -1,0 +1,182 @@
+"""Fitting the auxiliary model on labelled samples (METHOD.md section 2).
+
+The base model is frozen. Its last hidden states (NADO's input) are computed once
+per sample when the trainer is built and kept on the CPU, with a copy of the base
+model's output layer, which turns them into ``log p`` (for the consistency term) per
+batch. Epochs then cost only the auxiliary model, and the base model may change
+afterwards (the parallel schedule fine-tunes it while this NADO trains) without
+changing what this NADO learns from. Checkpoints after every epoch go to a state
+folder; a rerun resumes from the last one.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from nado.math import nado_losses
+
+
+def build_examples(tokenizer, rows: list[dict]) -> list[dict]:
+    """Token ids of prompt + sampled continuation, the prompt length, and the label."""
+    examples = []
+    for row in rows:
+        prompt_ids = tokenizer(row["prompt"])["input_ids"]
+        continuation = row["continuation_ids"]
+        if not continuation:
+            continue
+        examples.append({"input_ids": prompt_ids + continuation, "prompt_len": len(prompt_ids), "label": float(row["label"])})
+    return examples
+
+
+def collate(examples: list[dict], pad_token_id: int, device) -> dict:
+    width = max(len(e["input_ids"]) for e in examples)
+    input_ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
+    continuation_mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e["input_ids"])
+        input_ids[i, :n] = torch.tensor(e["input_ids"])
+        attention_mask[i, :n] = 1
+        continuation_mask[i, e["prompt_len"]:n] = 1
+    labels = torch.tensor([e["label"] for e in examples], dtype=torch.float32)
+    return {k: v.to(device) for k, v in dict(input_ids=input_ids, attention_mask=attention_mask,
+                                              continuation_mask=continuation_mask, labels=labels).items()}
+
+
+def base_outputs(base_model, batch):
+    """Frozen base model: (last hidden states, log p) for every position."""
+    with torch.no_grad():
+        out = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+    return out.hidden_states[-1], torch.log_softmax(out.logits.float(), dim=-1)
+
+
+class BaseOutputCache:
+    """The frozen base model's last hidden states per example, and its output layer.
+
+    ``log p = log_softmax(head(hidden))``: checked against the model's own logits when
+    the cache is built, so an architecture whose last hidden state is not the output
+    layer's input fails loudly instead of training on a wrong ``p``.
+    """
+
+    def __init__(self, base_model, examples: list[dict], pad_token_id: int, batch_size: int = 16):
+        import copy
+
+        self.device = next(base_model.parameters()).device
+        self.head = copy.deepcopy(base_model.get_output_embeddings()).requires_grad_(False)
+        self.hidden: list[torch.Tensor] = []
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            batch = collate(chunk, pad_token_id, self.device)
+            with torch.no_grad():
+                out = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+                hidden = out.hidden_states[-1]
+                if start == 0:
+                    self._check(hidden, out.logits, batch["attention_mask"])
+            for row, example in zip(hidden, chunk):
+                self.hidden.append(row[: len(example["input_ids"])].cpu())
+
+    def _check(self, hidden, logits, mask):
+        mine = self.head(hidden).float()[mask.bool()]
+        theirs = logits.float()[mask.bool()]
+        if not torch.allclose(mine, theirs, rtol=1e-3, atol=1e-3 * theirs.abs().max().item()):
+            raise RuntimeError("the base model's last hidden state is not its output layer's input "
+                               "(hidden_states[-1] -> get_output_embeddings() does not reproduce its logits)")
+
+    def outputs(self, indices: list[int], width: int):
+        """(hidden [B, width, H], log p [B, width, V]) for examples ``indices``, right-padded."""
+        rows = [self.hidden[i] for i in indices]
+        hidden = rows[0].new_zeros((len(rows), width, rows[0].shape[-1]))
+        for b, row in enumerate(rows):
+            hidden[b, : len(row)] = row
+        hidden = hidden.to(self.device)
+        with torch.no_grad():
+            log_p = torch.log_softmax(self.head(hidden).float(), dim=-1)
+        return hidden, log_p
+
+
+class NADOTrainer:
+    """Steps an auxiliary model through epochs of shuffled batches.
+
+    Usable as a whole (``fit``) or one step at a time (``step``), so that a fine-tuning
+    loop can interleave NADO training with its own steps (the parallel schedule).
+    """
+
+    def __init__(self, nado, base_model, examples: list[dict], settings, seed: int, pad_token_id: int, cache=None):
+        if not examples:
+            raise ValueError("no NADO training examples (every sample was empty)")
+        self.nado, self.examples, self.settings = nado, examples, settings
+        self.pad_token_id, self.seed = pad_token_id, seed
+        self.device = next(nado.parameters()).device
+        self.cache = cache or BaseOutputCache(base_model, examples, pad_token_id, settings.batch_size)
+        self.optimizer = torch.optim.AdamW(nado.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        self.steps_per_epoch = -(-len(examples) // settings.batch_size)
+        self.total_steps = settings.epochs * self.steps_per_epoch
+        self.step_index = 0
+        self.history: list[dict] = []
+
+    def _batch_indices(self, step: int) -> list[int]:
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        order = torch.randperm(len(self.examples), generator=torch.Generator().manual_seed(self.seed * 7919 + epoch)).tolist()
+        return order[offset * self.settings.batch_size:(offset + 1) * self.settings.batch_size]
+
+    @property
+    def done(self) -> bool:
+        return self.step_index >= self.total_steps
+
+    def step(self) -> dict:
+        self.nado.train()
+        indices = self._batch_indices(self.step_index)
+        batch = collate([self.examples[i] for i in indices], self.pad_token_id, self.device)
+        hidden, log_p = self.cache.outputs(indices, batch["input_ids"].shape[1])
+        c, _ = self.nado(hidden, attention_mask=batch["attention_mask"])
+        losses = nado_losses(c.float(), log_p, batch["input_ids"], batch["continuation_mask"], batch["labels"],
+                             self.settings.consistency_weight, self.settings.consistency_kl)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.nado.parameters(), self.settings.max_grad_norm)
+        self.optimizer.step()
+        self.step_index += 1
+        record = {"step": self.step_index, **{k: float(v.detach()) for k, v in losses.items()}}
+        self.history.append(record)
+        return record
+
+    def fit(self, state_dir: str | os.PathLike | None = None, progress: bool = True) -> list[dict]:
+        from tqdm.auto import tqdm
+
+        if state_dir:
+            self.load_state(state_dir)
+        with tqdm(total=self.total_steps, initial=self.step_index, desc="training NADO", disable=not progress, mininterval=5) as bar:
+            while not self.done:
+                record = self.step()
+                bar.update(1)
+                bar.set_postfix(bce=f"{record['bce']:.4f}", consistency=f"{record['consistency']:.4f}")
+                if state_dir and self.step_index % self.steps_per_epoch == 0:
+                    self.save_state(state_dir)
+        self.nado.eval()
+        return self.history
+
+    def save_state(self, state_dir) -> None:
+        state_dir = Path(state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = state_dir / "trainer_state.pt.tmp"
+        torch.save({"nado": self.nado.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "step_index": self.step_index, "history": self.history}, tmp)
+        tmp.replace(state_dir / "trainer_state.pt")
+
+    def load_state(self, state_dir) -> bool:
+        file = Path(state_dir) / "trainer_state.pt"
+        if not file.exists():
+            return False
+        state = torch.load(file, map_location=self.device, weights_only=False)
+        self.nado.load_state_dict(state["nado"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step_index, self.history = state["step_index"], state["history"]
+        print(f"resuming NADO training at step {self.step_index}/{self.total_steps}", flush=True)
+        return True
+
+
+def write_history(history: list[dict], file) -> None:
+    Path(file).write_text("\n".join(json.dumps(record) for record in history) + "\n")

@@ -1,0 +1,26 @@
+from pathlib import Path
+
+from scripts._common import read_jsonl, start_job, write_jsonl
+
+start_job(snakemake)
+import methods
+from evaluation.toxicity import build_scorer
+from modeling import read_manifest
+from modeling.load import load_causal_lm, load_tokenizer
+from nado.sampling import label_samples, nado_prompts, sample_continuations
+
+settings = methods.build_method(snakemake.wildcards.method, snakemake.params.method).config.settings
+seed = int(snakemake.wildcards.seed)
+manifest = read_manifest(snakemake.input.manifest)
+out = Path(snakemake.output[0])
+unlabelled = out.with_name("samples.unlabelled.jsonl")  # kept: a rerun that fails in labelling resamples nothing
+if not unlabelled.exists():
+    prompts = nado_prompts(read_jsonl(snakemake.input.data), settings.n_prompts, seed,
+                           settings.prompt_max_words, settings.prompt_domains)
+    model, tokenizer = load_causal_lm(manifest.path), load_tokenizer(manifest.path)
+    print(f"sampling {len(prompts)} prompts x {settings.samples_per_prompt} from {manifest.alias}/{manifest.method}")
+    sample_continuations(model, tokenizer, prompts, settings, seed, unlabelled)
+rows = label_samples(read_jsonl(unlabelled), build_scorer(snakemake.params.scorer), settings.label_threshold)
+mean_label = sum(row["label"] for row in rows) / len(rows)
+print(f"{len(rows)} samples labelled, mean label (oracle C) {mean_label:.4f}")
+write_jsonl(rows, out)

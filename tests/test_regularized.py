@@ -1,0 +1,154 @@
+"""The paper's regularized fine-tuning on a tiny random model."""
+import pytest
+import torch
+
+import methods
+from methods._trainer import CausalCollator, TrainingConfig, encode_rows, fine_tune
+from methods.regularized import Regularized
+from nado.math import guided_kl
+from nado.model import build_nado
+from nado.settings import NADOSettings
+
+ROWS = [
+    {"text": f"Sentence number {i} about the weather and the sea, and {word}.", "domain": d, "toxicity": 0.1}
+    for i, (d, word) in enumerate([("general", "tides"), ("toxicity", "idiots"), ("toxicity", "kindness"), ("general", "waves")] * 4)
+]
+SMALL_NADO = {"layers": 1, "width": 32, "heads": 2, "n_prompts": 6, "samples_per_prompt": 2, "max_new_tokens": 4,
+              "sample_batch_size": 6, "epochs": 2, "batch_size": 4}
+TRAINING = dict(max_steps=4, batch_size=4, max_length=24, learning_rate=1e-2, save_steps=2, logging_steps=1)
+SCORER = {"backend": "profanity_check", "threshold": 0.5}
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from modeling.load import load_causal_lm, load_tokenizer
+
+    return load_causal_lm(tiny_model_dir, device="cpu"), load_tokenizer(tiny_model_dir, padding_side="right")
+
+
+def _batch(tokenizer, rows):
+    return CausalCollator(tokenizer.pad_token_id)(encode_rows(tokenizer, rows, 24))
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        methods.build_method("regularized", {"schedule": "sometimes"})
+    with pytest.raises(ValueError, match=r"methods.regularized.nado: unknown option\(s\) \['layer'\]"):
+        methods.build_method("regularized", {"nado": {"layer": 2}})
+    assert methods.build_method("regularized_adaptive", {}).config.kl_weight_general == 0.0
+    assert methods.build_method("regularized", {}).config.schedule == "parallel"
+
+
+def test_adaptive_weight_is_zero_on_general_rows(tiny):
+    model, tokenizer = tiny
+    adaptive = methods.build_method("regularized_adaptive", {"kl_weight": 2.0})
+    assert adaptive.example_weights(torch.tensor([0, 1, 0])).tolist() == [0.0, 2.0, 0.0]
+    plain = methods.build_method("regularized", {"kl_weight": 2.0})
+    assert plain.example_weights(torch.tensor([0, 1])).tolist() == [2.0, 2.0]
+    torch.manual_seed(0)
+    nado = build_nado(model.config, NADOSettings(layers=1, width=32, heads=2))
+    torch.nn.init.normal_(nado.head.weight, std=2.0)
+    adaptive.active_nado = plain.active_nado = nado
+    general = _batch(tokenizer, [r for r in ROWS if r["domain"] == "general"][:3])
+    lm_only = model(input_ids=general["input_ids"], attention_mask=general["attention_mask"], labels=general["labels"]).loss
+    loss, logs = adaptive.compute_loss(model, general)
+    torch.testing.assert_close(loss, lm_only)  # weight 0: the regularizer vanishes
+    assert logs["kl"] > 0  # ... though the KL itself is there, and logged
+    loss_plain, _ = plain.compute_loss(model, general)
+    assert loss_plain > lm_only + 1e-4
+
+
+class _ZeroNADO(Regularized):
+    """Regularized with a fixed zero-initialised NADO and no NADO training."""
+
+    def training_callbacks(self, context):
+        torch.manual_seed(123)
+        self.active_nado = build_nado(context.model.config, NADOSettings(layers=1, width=32, heads=2))
+        return []
+
+
+def test_zero_nado_makes_training_match_sft_step_for_step(tiny_model_dir, tmp_path):
+    # SGD: with q = p the KL gradient is float32 rounding noise (~1e-9), which Adam would
+    # rescale to full-size steps on parameters whose LM gradient is also ~0.
+    config = TrainingConfig(**TRAINING, optim="sgd")
+    sft = fine_tune(methods.build_method("sft", {}), str(tiny_model_dir), ROWS, config, tmp_path / "sft", tmp_path / "s1", seed=0)
+    zero = _ZeroNADO(methods.build_method("regularized", {}).config)
+    reg = fine_tune(zero, str(tiny_model_dir), ROWS, config, tmp_path / "reg", tmp_path / "s2", seed=0)
+    sft_losses = [r["loss"] for r in sft["log_history"] if "loss" in r]
+    reg_logs = [r for r in reg["log_history"] if "loss" in r]
+    assert [r["loss"] for r in reg_logs] == pytest.approx(sft_losses, rel=1e-5)
+    assert all(abs(r["kl"]) < 1e-6 for r in reg_logs)
+    a, b = _weights(tmp_path / "sft"), _weights(tmp_path / "reg")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-7)
+
+
+def test_kl_gradient_moves_p_toward_q(tiny):
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = tiny
+    student = AutoModelForCausalLM.from_config(model.config)
+    student.load_state_dict(model.state_dict())
+    torch.manual_seed(0)
+    nado = build_nado(model.config, NADOSettings(layers=1, width=32, heads=2))
+    torch.nn.init.normal_(nado.head.weight, std=2.0)
+    batch = _batch(tokenizer, ROWS[:4])
+    optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)
+    kls = []
+    for _ in range(6):
+        out = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+        with torch.no_grad():
+            c, _ = nado(out.hidden_states[-1], attention_mask=batch["attention_mask"])
+        kl = (guided_kl(out.logits, c) * batch["attention_mask"]).sum() / batch["attention_mask"].sum()
+        kls.append(kl.item())
+        optimizer.zero_grad()
+        kl.backward()
+        optimizer.step()
+    assert kls[-1] < 0.8 * kls[0], kls
+    assert all(later <= earlier + 1e-6 for earlier, later in zip(kls, kls[1:])), kls
+
+
+@pytest.mark.parametrize("schedule", ["sequential", "parallel"])
+def test_each_schedule_runs_its_iterations(tiny_model_dir, tmp_path, schedule):
+    method = methods.build_method("regularized", {"schedule": schedule, "iterations": 3, "nado": SMALL_NADO})
+    config = TrainingConfig(**{**TRAINING, "max_steps": 6})
+    summary = fine_tune(method, str(tiny_model_dir), ROWS, config, tmp_path / "out", tmp_path / "state", seed=0, scorer=SCORER)
+    records = summary["iterations"]
+    assert summary["steps"] == 6 and summary["schedule"] == schedule
+    if schedule == "sequential":  # NADO_i before LLM_i, for i = 1..3
+        assert [(r["nado_iteration"], r["active_from_step"]) for r in records] == [(1, 0), (2, 2), (3, 4)]
+    else:  # NADO_1 first; NADO_2 trains during iteration 2 (from step 2) and is used in iteration 3
+        assert [(r["nado_iteration"], r["active_from_step"]) for r in records] == [(1, 0), (2, 4)]
+    assert all(0.0 <= r["mean_label"] <= 1.0 for r in records)
+    logged = [r for r in summary["log_history"] if "kl" in r]
+    assert logged and all(r["kl"] >= 0 for r in logged)
+    assert (tmp_path / "state" / "nado_iter1" / "samples.unlabelled.jsonl").exists()
+
+
+def test_parallel_schedule_resumes_to_identical_weights(tiny_model_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:  # mid iteration 2: a NADO is training in parallel
+                raise KeyboardInterrupt("simulated kill")
+
+    entry = {"schedule": "parallel", "iterations": 3, "nado": SMALL_NADO}
+    config = TrainingConfig(**{**TRAINING, "max_steps": 6})
+    fine_tune(methods.build_method("regularized", entry), str(tiny_model_dir), ROWS, config,
+              tmp_path / "straight", tmp_path / "s1", seed=0, scorer=SCORER)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(methods.build_method("regularized", entry), str(tiny_model_dir), ROWS, config,
+                  tmp_path / "resumed", tmp_path / "s2", seed=0, scorer=SCORER, callbacks=[Crash()])
+    summary = fine_tune(methods.build_method("regularized", entry), str(tiny_model_dir), ROWS, config,
+                        tmp_path / "resumed", tmp_path / "s2", seed=0, scorer=SCORER)
+    assert summary["resumed_from"].endswith("checkpoint-2")
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=1e-5, atol=1e-7)
