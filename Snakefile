@@ -29,6 +29,8 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/evaluate.smk"
+include: "rules/winrate.smk"
+include: "rules/jigsaw.smk"
 include: "rules/report.smk"
 
 

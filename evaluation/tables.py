@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 RUN_PATH = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<name>[^/]+)\.json$")
+SAMPLES_PATH = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/toxicity\.scored\.jsonl$")
 TOXICITY_COLUMNS = ["toxicity_pct", "toxicity_ci_low", "toxicity_ci_high", "n_prompts", "n_samples", "scorer"]
 BENCH_PATH = re.compile(
     r"benchmarks/(?P<job>[^/]+)/(?:(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)(?:\.(?P<suite>[^/]+))?|(?P<single>[^/]+))\.tsv$"
@@ -44,35 +45,117 @@ def _ordered(frame: pd.DataFrame, methods, models) -> pd.DataFrame:
     return frame.sort_values(["_model", "_method"] + (["seed"] if "seed" in frame else [])).drop(columns=["_model", "_method"])
 
 
-def main_table(runs: pd.DataFrame, methods, models) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_run_samples(files) -> pd.DataFrame:
+    """Per-sample toxicity flags from scored generations: columns model, method, seed, id, toxic.
+
+    ``files`` are ``results/generations/{model}/{method}/seed{seed}/toxicity.scored.jsonl``
+    (scripts/score_toxicity.py: one row per continuation with its prompt ``id`` and
+    ``toxic`` flag). Only these two fields are kept, so paper-scale files stay cheap.
+    """
+    frames = []
+    for file in map(str, files):
+        match = SAMPLES_PATH.search(file)
+        if not match:
+            raise ValueError(f"{file}: not a scored generations path (expected .../{{model}}/{{method}}/seed{{seed}}/toxicity.scored.jsonl)")
+        ids, flags = [], []
+        with open(file) as handle:
+            for line in handle:
+                if line.strip():
+                    row = json.loads(line)
+                    ids.append(row["id"])
+                    flags.append(bool(row["toxic"]))
+        frames.append(pd.DataFrame({"model": match["model"], "method": match["method"], "seed": int(match["seed"]),
+                                    "id": ids, "toxic": flags}))
+    if not frames:
+        return pd.DataFrame(columns=["model", "method", "seed", "id", "toxic"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _seed_interval(values) -> tuple[float, float]:
+    """95% t-interval of the mean across seeds; NaN with fewer than two seeds (no spread to estimate)."""
+    from evaluation.stats import mean_ci
+
+    values = [float(value) for value in values if pd.notna(value)]
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    return mean_ci(values).low, mean_ci(values).high
+
+
+def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None = None,
+               n_resamples: int = 1000, bootstrap_seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The paper's main table: toxicity (%) and utility per model and method.
 
-    Returns (per-seed rows, one row per model and method). With one seed the
-    toxicity interval is the run's prompt-level bootstrap; with several, the mean's
-    95% t-interval across seeds.
+    Returns (per-seed rows, one row per model and method). Columns of the second:
+    ``toxicity_pct`` with ``toxicity_ci_low/high`` and ``interval`` (what that
+    interval is), ``toxicity_seed_ci_low/high``, each utility column ``{suite}_{k}shot``
+    with ``{suite}_{k}shot_ci_low/high``, then ``n_prompts``, ``n_samples`` (per seed),
+    ``seed``, ``n_seeds``, ``scorer``.
+
+    One seed: the run's own numbers; the toxicity interval is its prompt-level
+    bootstrap (toxicity.json), the across-seed intervals are empty (NaN).
+
+    Several seeds:
+
+    * ``toxicity_pct`` is the percent toxic of all seeds' samples pooled (the mean
+      of the seeds' rates when they have equally many samples).
+    * ``toxicity_ci_low/high``: 95% percentile bootstrap of that pooled rate that
+      resamples prompts, each drawn prompt bringing its samples from every seed
+      (``samples``: per-sample flags, see ``read_run_samples``). Every seed
+      continues the same prompt set, so a prompt's draw is shared by the seeds:
+      resampling prompts independently within each seed would count the same
+      prompt-selection uncertainty once per seed and shrink the interval by about
+      sqrt(n_seeds). The interval covers the choice of prompts and the sampling
+      noise; it treats the seeds' models as given.
+    * ``toxicity_seed_ci_low/high``: the Student-t 95% interval of the mean of the
+      per-seed rates (``evaluation.stats.mean_ci``): how much training and sampling
+      seeds move the result. Wide with 2-3 seeds, as it should be.
+    * utility columns: mean across seeds and its t-interval across seeds.
+
+    Without ``samples`` for a group of several seeds, the toxicity interval falls
+    back to the t-interval across seeds (``interval`` says so).
     """
-    from evaluation.stats import mean_ci
+    from evaluation.stats import bootstrap_rate_ci, percent_toxic
 
     by_seed = _ordered(runs, methods, models).reset_index(drop=True)
     utility = [column for column in by_seed.columns if column.endswith("shot")]
+    if samples is not None and len(samples):
+        samples = samples.sort_values(["model", "method", "seed"], kind="stable")
+        samples_of = {key: group for key, group in samples.groupby(["model", "method"], sort=False)}
+    else:
+        samples_of = {}
     rows = []
     for (model, method), group in by_seed.groupby(["model", "method"], sort=False):
         row = {"model": model, "method": method}
+        seed_low, seed_high = _seed_interval(group["toxicity_pct"])
         if len(group) == 1:
             row.update(group.iloc[0][["toxicity_pct", "toxicity_ci_low", "toxicity_ci_high"]].to_dict())
             row["interval"] = "bootstrap over prompts"
+        elif (model, method) in samples_of:
+            pooled = samples_of[(model, method)]
+            missing = set(group["seed"]) - set(pooled["seed"])
+            if missing:
+                raise ValueError(f"{model}/{method}: no scored samples for seed(s) {sorted(missing)}; pass every seed's toxicity.scored.jsonl")
+            pooled = pooled[pooled["seed"].isin(group["seed"])]
+            flags = pooled["toxic"].to_numpy(dtype=bool)
+            low, high = bootstrap_rate_ci(flags, groups=pooled["id"].astype(str).to_numpy(),
+                                          n_resamples=n_resamples, seed=bootstrap_seed)
+            row.update(toxicity_pct=percent_toxic(flags), toxicity_ci_low=low, toxicity_ci_high=high,
+                       interval="bootstrap over prompts, seeds pooled")
         else:
-            mean, (low, high) = mean_ci(group["toxicity_pct"].tolist())
-            row.update(toxicity_pct=mean, toxicity_ci_low=low, toxicity_ci_high=high, interval="t over seeds")
+            row.update(toxicity_pct=float(group["toxicity_pct"].mean()), toxicity_ci_low=seed_low,
+                       toxicity_ci_high=seed_high, interval="t over seeds")
+        row.update(toxicity_seed_ci_low=seed_low, toxicity_seed_ci_high=seed_high)
         for column in utility:
             row[column] = group[column].mean()
+            row[f"{column}_ci_low"], row[f"{column}_ci_high"] = _seed_interval(group[column])
         row.update(
             n_prompts=int(group["n_prompts"].iloc[0]), n_samples=int(group["n_samples"].iloc[0]),
             seed=",".join(str(seed) for seed in group["seed"]), n_seeds=len(group), scorer=group["scorer"].iloc[0],
         )
         rows.append(row)
     table = pd.DataFrame(rows)
-    numeric = ["toxicity_pct", "toxicity_ci_low", "toxicity_ci_high"] + utility
+    numeric = ["toxicity_pct", "toxicity_ci_low", "toxicity_ci_high", "toxicity_seed_ci_low", "toxicity_seed_ci_high"]
+    numeric += [name for column in utility for name in (column, f"{column}_ci_low", f"{column}_ci_high")]
     table[numeric] = table[numeric].astype(float).round(2)
     return by_seed, table
 
@@ -97,3 +180,20 @@ def cost_table(files) -> pd.DataFrame:
             "max_rss_mb": round(float(record["max_rss"]), 1) if record["max_rss"] != "-" else None,
         })
     return pd.DataFrame(rows)
+
+
+def training_cost_summary(cost: pd.DataFrame, reference: str = "sft") -> pd.DataFrame:
+    """Per model and method: the wall time and peak memory of producing the model
+    (fine-tuning, or NADO sampling + training), and the wall-time ratio to ``reference``.
+
+    Summed over seeds' means; a method whose model needs no training (``base``) is absent.
+    """
+    jobs = cost[cost["job"].isin(["train", "nado_samples", "train_nado"])]
+    if jobs.empty:
+        return pd.DataFrame(columns=["model", "method", "wall_s", "max_rss_mb", f"wall_vs_{reference}"])
+    per_seed = jobs.groupby(["model", "method", "seed"]).agg(wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max")).reset_index()
+    summary = per_seed.groupby(["model", "method"], sort=False).agg(wall_s=("wall_s", "mean"), max_rss_mb=("max_rss_mb", "max")).reset_index()
+    ref = summary[summary["method"] == reference].set_index("model")["wall_s"]
+    summary[f"wall_vs_{reference}"] = (summary["wall_s"] / summary["model"].map(ref)).round(3)
+    summary["wall_s"] = summary["wall_s"].round(1)
+    return summary

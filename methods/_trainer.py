@@ -150,8 +150,7 @@ def fine_tune(
     failed job's progress survives); a rerun resumes from the newest one. Returns a
     summary (steps, resumed-from, final logs).
     """
-    import torch
-    from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
+    from transformers import AutoModelForCausalLM, set_seed
 
     from modeling.load import load_tokenizer, pick_dtype, pick_device
 
@@ -170,33 +169,7 @@ def fine_tune(
     callbacks = list(callbacks or []) + method.training_callbacks(context)
 
     train_set = encode_rows(tokenizer, rows, config.max_length)
-    args = TrainingArguments(
-        output_dir=str(state_dir),
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        learning_rate=config.learning_rate,
-        optim=config.optim,
-        lr_scheduler_type=config.lr_scheduler,
-        warmup_steps=config.warmup_steps,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        logging_first_step=True,
-        bf16=dtype == torch.bfloat16,
-        use_cpu=device == "cpu",
-        seed=seed,
-        data_seed=seed,
-        report_to="none",
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        fsdp=config.fsdp,
-        deepspeed=config.deepspeed,
-        disable_tqdm=False,
-    )
+    args = training_arguments(config, state_dir, seed, dtype, device)
     trainer = _method_trainer_class()(
         model=model, args=args, train_dataset=train_set,
         data_collator=CausalCollator(tokenizer.pad_token_id), method=method,
@@ -229,7 +202,43 @@ def fine_tune(
     return summary
 
 
-def _wrap_lora(model, lora: dict):
+def training_arguments(config: TrainingConfig, state_dir: str | os.PathLike, seed: int, dtype, device: str):
+    """``transformers.TrainingArguments`` of a run, shared by every loop built on Trainer
+    (``fine_tune`` here, ``sft_cls``'s classifier): checkpoints and resume points in
+    ``state_dir``, bf16 when ``dtype`` is bfloat16."""
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(state_dir),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        optim=config.optim,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        bf16=dtype == torch.bfloat16,
+        use_cpu=device == "cpu",
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        fsdp=config.fsdp,
+        deepspeed=config.deepspeed,
+        disable_tqdm=False,
+    )
+
+
+def _wrap_lora(model, lora: dict, task_type: str = "CAUSAL_LM"):
     from peft import LoraConfig, get_peft_model
 
     options = dict(lora)
@@ -238,7 +247,7 @@ def _wrap_lora(model, lora: dict):
         lora_alpha=options.pop("alpha", 32),
         lora_dropout=options.pop("dropout", 0.05),
         target_modules=options.pop("target_modules", None),
-        task_type="CAUSAL_LM",
+        task_type=task_type,  # peft: CAUSAL_LM, or SEQ_CLS (also trains the classifier head)
     )
     if options:
         raise ValueError(f"training.lora: unknown option(s) {sorted(options)}; known: r, alpha, dropout, target_modules")

@@ -15,8 +15,9 @@ budget equals ``sft``'s):
   with NADO_i.
 - ``parallel`` (the paper's default): LLM_i is fine-tuned with NADO_{i-1} while NADO_i
   trains on samples of LLM_{i-1}; only iteration 1 waits for its NADO. On one device
-  the NADO's steps are interleaved with the fine-tuning steps. NADO_K would never be
-  used, so it is not trained.
+  the NADO's steps are interleaved with the fine-tuning steps; with a second GPU
+  (``parallel_device``) the NADO trains there in a background thread while the LM
+  fine-tunes. NADO_K would never be used, so it is not trained.
 
 Choices of ours (the paper does not give them): lambda = ``kl_weight`` (default 1.0),
 K = 3, NADO reads the current model's (detached) last hidden states, and the KL is
@@ -48,6 +49,9 @@ class RegularizedConfig(MethodConfig):
     kl_weight_general: float | None = None  # weight on general-domain rows; None = kl_weight
     iterations: int = 3  # K: sample -> label -> NADO -> fine-tune rounds (ours: 3)
     schedule: str = "parallel"  # parallel (the paper's) | sequential
+    parallel_device: str | None = "auto"  # parallel schedule: device that trains the next NADO in a
+    # background thread while the LM fine-tunes ("auto": cuda:1 when 2+ GPUs are visible, else none:
+    # NADO steps are interleaved with the fine-tuning steps on the same device)
     nado: dict = dataclasses.field(default_factory=dict)  # NADOSettings options (nado/settings.py)
 
     def __post_init__(self):
@@ -133,6 +137,16 @@ def _make_schedule_class():
             self.pending = None  # NADOTrainer of the next NADO (parallel schedule)
             self.pending_iteration = None
             self.steps_per_update = 1
+            self.worker = None  # background thread training `pending` on `nado_device`
+            self.nado_device = self._pick_nado_device(method.config.parallel_device)
+
+        @staticmethod
+        def _pick_nado_device(requested):
+            import torch
+
+            if requested == "auto":
+                return "cuda:1" if torch.cuda.device_count() > 1 else None
+            return requested
 
         # ---------------------------------------------------------------- events
         def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -142,7 +156,7 @@ def _make_schedule_class():
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             step = state.global_step
-            if self.pending is not None:
+            if self.pending is not None and self.worker is None:
                 for _ in range(self.steps_per_update):
                     if not self.pending.done:
                         self.pending.step()
@@ -152,29 +166,58 @@ def _make_schedule_class():
                     self.method.active_nado = self._train_fully(model, iteration, step)
                     return
                 if self.pending is not None:
-                    while not self.pending.done:
-                        self.pending.step()
-                    self.method.active_nado = self.pending.nado.eval()
+                    self._finish_pending()
+                    self.method.active_nado = self.pending.nado.to(next(model.parameters()).device).eval()
                     self._record(self.pending_iteration, step, self.pending)
                     self.pending = None
                 if iteration < self.method.config.iterations:
-                    self.pending = self._start(model, iteration, step)
+                    self.pending = self._start(model, iteration, step, device=self.nado_device)
                     self.pending_iteration = iteration
                     steps = self.boundaries[iteration] - self.boundaries[iteration - 1]
                     self.steps_per_update = math.ceil(self.pending.total_steps / max(1, steps))
+                    self._launch_worker()
 
         def on_save(self, args, state, control, **kwargs):
+            self._finish_pending(wait_only=True)  # a consistent snapshot of a NADO training in a thread
             self._save(Path(args.output_dir) / f"checkpoint-{state.global_step}" / "regularized")
+            self._launch_worker()
+
+        def _launch_worker(self):
+            import threading
+
+            if self.nado_device is None or self.pending is None or self.pending.done or self.worker is not None:
+                return
+
+            def run(trainer=self.pending):
+                while not trainer.done and not getattr(trainer, "pause", False):
+                    trainer.step()
+
+            self.pending.pause = False
+            self.worker = threading.Thread(target=run, name="nado-parallel", daemon=True)
+            self.worker.start()
+
+        def _finish_pending(self, wait_only: bool = False):
+            """Stop the background thread (``wait_only``: pause it) or finish the steps left."""
+            if self.worker is not None:
+                if wait_only:
+                    self.pending.pause = True
+                self.worker.join()
+                self.worker = None
+            if not wait_only and self.pending is not None:
+                while not self.pending.done:
+                    self.pending.step()
 
         # ---------------------------------------------------------------- NADO work
-        def _start(self, model, iteration: int, step: int):
-            """Sample the current model, label, and set up a NADO trainer (cache built now)."""
+        def _start(self, model, iteration: int, step: int, device=None):
+            """Sample the current model, label, and set up a NADO trainer (cache built now).
+
+            ``device``: where the NADO trains (default: the model's)."""
             import torch
 
             from evaluation.toxicity import build_scorer
             from nado.model import build_nado
             from nado.sampling import label_samples, nado_prompts, sample_continuations
-            from nado.train import NADOTrainer, build_examples
+            from nado.train import BaseOutputCache, NADOTrainer, build_examples
             from scripts._common import read_jsonl
 
             ctx, settings = self.context, self.settings
@@ -189,10 +232,14 @@ def _make_schedule_class():
                 print(f"iteration {iteration} (step {step}): sampling {len(prompts)} x {settings.samples_per_prompt}", flush=True)
                 sample_continuations(model, ctx.tokenizer, prompts, settings, seed, samples, progress=False)
             rows = label_samples(read_jsonl(samples), build_scorer(ctx.scorer), settings.label_threshold)
+            model_device = next(model.parameters()).device
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                nado = build_nado(model.config, settings).to(next(model.parameters()).device)
-            trainer = NADOTrainer(nado, model, build_examples(ctx.tokenizer, rows), settings, seed, ctx.tokenizer.pad_token_id)
+                nado = build_nado(model.config, settings).to(device or model_device)
+            examples = build_examples(ctx.tokenizer, rows)
+            cache = BaseOutputCache(model, examples, ctx.tokenizer.pad_token_id, settings.batch_size)
+            trainer = NADOTrainer(nado, model, examples, settings, seed, ctx.tokenizer.pad_token_id,
+                                  cache=cache.to(device or model_device))
             trainer.mean_label = sum(row["label"] for row in rows) / len(rows)
             model.train(was_training)
             return trainer
@@ -250,13 +297,15 @@ def _make_schedule_class():
                 cache.device, cache.hidden = device, state["hidden"]
                 cache.head = copy.deepcopy(self.context.model.get_output_embeddings()).requires_grad_(False)
                 cache.head.load_state_dict(state["head"])
-                nado = load_nado(folder / "pending", device=device).train()
+                nado = load_nado(folder / "pending", device=self.nado_device or device).train()
+                cache.to(self.nado_device or device)
                 trainer = NADOTrainer(nado, None, state["examples"], self.settings, self.context.seed * 1000 + state["iteration"],
                                       self.context.tokenizer.pad_token_id, cache=cache)
                 trainer.optimizer.load_state_dict(state["optimizer"])
                 trainer.step_index, trainer.history, trainer.mean_label = state["step_index"], state["history"], state["mean_label"]
                 self.pending, self.pending_iteration = trainer, state["iteration"]
                 self.steps_per_update = state["steps_per_update"]
+                self._launch_worker()
             print(f"restored the regularization schedule from {folder}", flush=True)
             return True
 

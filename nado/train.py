@@ -85,6 +85,12 @@ class BaseOutputCache:
             raise RuntimeError("the base model's last hidden state is not its output layer's input "
                                "(hidden_states[-1] -> get_output_embeddings() does not reproduce its logits)")
 
+    def to(self, device) -> "BaseOutputCache":
+        """Serve batches on ``device`` (e.g. a second GPU that trains the NADO)."""
+        self.device = device
+        self.head = self.head.to(device)
+        return self
+
     def outputs(self, indices: list[int], width: int):
         """(hidden [B, width, H], log p [B, width, V]) for examples ``indices``, right-padded."""
         rows = [self.hidden[i] for i in indices]

@@ -26,6 +26,12 @@ from methods._trainer import TrainingConfig
 # option) fail before any job runs, with the list of what is known.
 METHODS = {name: method_registry.build_method(name, entry) for name, entry in config["methods"].items()}
 MODELS = list(config["models"])
+JUDGES = list(config["judges"])  # models used only as win-rate judges: prepared, never evaluated
+if set(JUDGES) & set(MODELS):
+    raise ValueError(
+        f"aliases {sorted(set(JUDGES) & set(MODELS))} are under both `models:` and `judges:`: keep each in one "
+        "block (a `models:` alias can be the win-rate judge as it is)"
+    )
 SEEDS = [str(seed) for seed in config["seeds"]]
 TRAINED = [name for name, method in METHODS.items() if method.trains]
 GUIDED = [name for name, method in METHODS.items() if method.guided and not method.trains]
@@ -67,6 +73,11 @@ def get_data_source(name):
     return [path] if path else []
 
 
+def get_model_spec(alias):
+    """The config entry of a base model or a judge."""
+    return config["models"][alias] if alias in config["models"] else config["judges"][alias]
+
+
 def get_model_manifest(wildcards):
     """The manifest a run evaluates: the base model's, or its checkpoint's (fine-tuned or NADO)."""
     if wildcards.method in TRAINED or wildcards.method in GUIDED:
@@ -98,6 +109,8 @@ def get_cost_inputs(wildcards):
     files = grid("benchmarks/generate_toxicity/{model}/{method}/seed{seed}.tsv")
     files += grid("benchmarks/benchmark/{model}/{method}/seed{seed}.{suite}.tsv", suite=SUITES)
     files += expand("benchmarks/train/{model}/{method}/seed{seed}.tsv", model=MODELS, method=TRAINED, seed=SEEDS)
+    files += [f.replace("results/winrate/", "benchmarks/judge_pair/").replace(".jsonl", ".tsv") for f in WINRATE_JUDGEMENTS]
+    files += JIGSAW_BENCHMARKS
     for rule_name in ("nado_samples", "train_nado"):
         files += expand(f"benchmarks/{rule_name}/{{model}}/{{method}}/seed{{seed}}.tsv", model=MODELS, method=GUIDED, seed=SEEDS)
     return files

@@ -80,3 +80,26 @@ rule benchmark:
         "../envs/suite.yaml"
     script:
         "../scripts/benchmark.py"
+
+
+rule nado_decoding_speed:
+    # Tokens per second of NADO decoding vs plain decoding: same model, prompts, batch.
+    input:
+        manifest="results/checkpoints/{model}/{method}/seed{seed}/manifest.json",
+    output:
+        "results/tables/nado_decoding_speed/{model}.{method}.seed{seed}.csv",
+    params:
+        settings=config["evaluation"]["toxicity"],
+    wildcard_constraints:
+        method=_alternatives(GUIDED),
+    log:
+        "logs/nado_decoding_speed/{model}/{method}/seed{seed}.log",
+    benchmark:
+        "benchmarks/nado_decoding_speed/{model}/{method}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/nado_decoding_speed.py"

@@ -6,8 +6,10 @@ rule prepare_model:
     output:
         manifest="resources/models/{model}/manifest.json",
     params:
-        spec=lambda wildcards: config["models"][wildcards.model],
+        spec=lambda wildcards: get_model_spec(wildcards.model),
         out_dir=lambda wildcards: f"resources/models/{wildcards.model}/hf",
+    wildcard_constraints:
+        model=_alternatives(MODELS + JUDGES),
     log:
         "logs/prepare_model/{model}.log",
     benchmark:

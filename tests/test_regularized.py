@@ -152,3 +152,18 @@ def test_parallel_schedule_resumes_to_identical_weights(tiny_model_dir, tmp_path
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key], rtol=1e-5, atol=1e-7)
+
+
+def test_parallel_nado_in_a_background_thread_matches_interleaving(tiny_model_dir, tmp_path):
+    """`parallel_device` trains the next NADO in a thread (a second GPU in practice; here the
+    CPU): the schedule's result is the same as interleaving its steps."""
+    config = TrainingConfig(**{**TRAINING, "max_steps": 6})
+    results = {}
+    for mode, device in (("interleaved", None), ("threaded", "cpu")):
+        entry = {"schedule": "parallel", "iterations": 3, "nado": SMALL_NADO, "parallel_device": device}
+        summary = fine_tune(methods.build_method("regularized", entry), str(tiny_model_dir), ROWS, config,
+                            tmp_path / mode, tmp_path / f"state-{mode}", seed=0, scorer=SCORER)
+        results[mode] = (summary["iterations"], _weights(tmp_path / mode))
+    assert results["threaded"][0] == results["interleaved"][0]
+    for key, value in results["interleaved"][1].items():
+        torch.testing.assert_close(results["threaded"][1][key], value)

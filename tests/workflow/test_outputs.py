@@ -58,14 +58,41 @@ def test_trained_methods_differ_from_base(workdir, config):
     assert manifests["filtering"]["extra"]["n_train_rows"] < manifests["sft"]["extra"]["n_train_rows"]
 
 
+def _built(config):
+    import methods
+
+    return {name: methods.build_method(name, entry) for name, entry in config["methods"].items()}
+
+
 def test_cost_table_covers_every_job(workdir, config):
     cost = pd.read_csv(workdir / "results/tables/cost.csv")
-    n_runs = len(config["models"]) * len(config["methods"]) * len(config["seeds"])
+    built = _built(config)
+    per_method = len(config["models"]) * len(config["seeds"])
     counts = cost["job"].value_counts().to_dict()
-    assert counts["generate_toxicity"] == n_runs
-    assert counts["benchmark"] == 2 * n_runs
-    assert counts["train"] == n_runs - 1  # every method but base trains
+    assert counts["generate_toxicity"] == len(built) * per_method
+    assert counts["benchmark"] == 2 * len(built) * per_method
+    assert counts["train"] == sum(m.trains for m in built.values()) * per_method
+    assert counts.get("train_nado", 0) == sum(m.guided and not m.trains for m in built.values()) * per_method
     assert (cost["wall_s"] > 0).all() and (cost["max_rss_mb"] > 0).all()
+    training = pd.read_csv(workdir / "results/tables/cost_training.csv")
+    assert training.loc[training["method"] == "sft", "wall_vs_sft"].tolist() == [1.0]
+
+
+def test_regularized_runs_record_their_nado_iterations(workdir, config):
+    for name, method in _built(config).items():
+        if method.name not in ("regularized", "regularized_adaptive"):
+            continue
+        log = json.loads((workdir / f"results/checkpoints/tiny-random/{name}/seed0/model/training_log.json").read_text())
+        assert log["schedule"] == method.config.schedule
+        expected = method.config.iterations if method.config.schedule == "sequential" else max(1, method.config.iterations - 1)
+        assert len(log["iterations"]) == expected
+        assert any("kl" in record for record in log["log_history"])
+
+
+def test_nado_run_decodes_with_a_trained_auxiliary_model(workdir):
+    manifest = json.loads((workdir / "results/checkpoints/tiny-random/nado/seed0/manifest.json").read_text())
+    assert manifest["nado_path"] and (Path(manifest["nado_path"]) / "nado.safetensors").exists()
+    assert manifest["extra"]["nado_steps"] > 0
 
 
 def test_plot_is_a_png(workdir):
