@@ -26,7 +26,8 @@ run: setup
 	$(BIN)/snakemake --cores $(CORES)
 
 # Only the report rules may run: if a metric is missing, this fails instead of training.
-REPORT_RULES := tables main_table main_plot cost_table winrate_table jigsaw_table jigsaw_plot
+REPORT_RULES := tables main_table main_plot cost_table winrate_table jigsaw_table jigsaw_plot \
+	compare_main compare_winrate compare_jigsaw paper_notebook
 tables: setup
 	$(BIN)/snakemake --cores 1 tables --forcerun $(REPORT_RULES) --allowed-rules $(REPORT_RULES)
 

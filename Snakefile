@@ -17,6 +17,9 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
+report: "report/workflow.rst"
+
+
 # The embedded default, unless --configfile names another (which then replaces it
 # rather than being merged into it: the paper config must not inherit its models).
 if not config:
@@ -31,6 +34,7 @@ include: "rules/models.smk"
 include: "rules/evaluate.smk"
 include: "rules/winrate.smk"
 include: "rules/jigsaw.smk"
+include: "rules/paper.smk"
 include: "rules/report.smk"
 
 

@@ -72,13 +72,16 @@ def read_run_samples(files) -> pd.DataFrame:
 
 
 def _seed_interval(values) -> tuple[float, float]:
-    """95% t-interval of the mean across seeds; NaN with fewer than two seeds (no spread to estimate)."""
+    """95% t-interval of the mean across seeds, clipped to [0, 100] (every column here is
+    a percentage; with 2-3 seeds the t-interval easily crosses 0). NaN with fewer than
+    two seeds: there is no spread to estimate."""
     from evaluation.stats import mean_ci
 
     values = [float(value) for value in values if pd.notna(value)]
     if len(values) < 2:
         return float("nan"), float("nan")
-    return mean_ci(values).low, mean_ci(values).high
+    interval = mean_ci(values)
+    return max(0.0, interval.low), min(100.0, interval.high)
 
 
 def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None = None,
@@ -110,6 +113,7 @@ def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None
       per-seed rates (``evaluation.stats.mean_ci``): how much training and sampling
       seeds move the result. Wide with 2-3 seeds, as it should be.
     * utility columns: mean across seeds and its t-interval across seeds.
+    * t-intervals are clipped to [0, 100] (percentages).
 
     Without ``samples`` for a group of several seeds, the toxicity interval falls
     back to the t-interval across seeds (``interval`` says so).

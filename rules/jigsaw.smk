@@ -209,7 +209,7 @@ if JIGSAW_ENABLED:
             toxicity=JIGSAW_METRICS["toxicity"],
             auc=JIGSAW_METRICS["auc"],
         output:
-            "results/tables/jigsaw.csv",
+            report("results/tables/jigsaw.csv", caption="../report/jigsaw.rst", category="Jigsaw"),
         params:
             methods=list(JIGSAW_METHODS),
             models=MODELS,
@@ -225,7 +225,7 @@ if JIGSAW_ENABLED:
         input:
             "results/tables/jigsaw.csv",
         output:
-            "results/plots/jigsaw.png",
+            report("results/plots/jigsaw.png", caption="../report/jigsaw.rst", category="Jigsaw"),
         log:
             "logs/jigsaw_plot.log",
         conda:

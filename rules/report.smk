@@ -11,6 +11,7 @@ rule tables:
         "results/tables/cost_training.csv",
         WINRATE_OUTPUTS,  # empty when evaluation.winrate.judge is null
         JIGSAW_OUTPUTS,  # empty when jigsaw.enabled is false
+        PAPER_OUTPUTS,  # ours beside the paper's numbers, and the executed notebook
         expand("results/tables/nado_decoding_speed/{model}.{method}.seed{seed}.csv", model=MODELS[:1], method=GUIDED[:1], seed=SEEDS[:1]),
 
 
@@ -19,12 +20,14 @@ rule main_table:
     input:
         toxicity=grid("results/metrics/{model}/{method}/seed{seed}/toxicity.json"),
         benchmarks=grid("results/metrics/{model}/{method}/seed{seed}/{suite}.json", suite=SUITES),
+        scored=grid("results/generations/{model}/{method}/seed{seed}/toxicity.scored.jsonl"),
     output:
-        table="results/tables/main.csv",
-        by_seed="results/tables/main_by_seed.csv",
+        table=report("results/tables/main.csv", caption="../report/main_table.rst", category="Main table"),
+        by_seed=report("results/tables/main_by_seed.csv", caption="../report/main_by_seed.rst", category="Main table"),
     params:
         methods=list(METHODS),
         models=MODELS,
+        resamples=config["evaluation"]["toxicity"]["bootstrap_resamples"],
     log:
         "logs/main_table.log",
     conda:
@@ -37,7 +40,7 @@ rule main_plot:
     input:
         "results/tables/main.csv",
     output:
-        "results/plots/main.png",
+        report("results/plots/main.png", caption="../report/main_plot.rst", category="Main table"),
     log:
         "logs/main_plot.log",
     conda:
@@ -50,8 +53,8 @@ rule cost_table:
     input:
         get_cost_inputs,
     output:
-        jobs="results/tables/cost.csv",
-        training="results/tables/cost_training.csv",
+        jobs=report("results/tables/cost.csv", caption="../report/cost_table.rst", category="Cost"),
+        training=report("results/tables/cost_training.csv", caption="../report/cost_training.rst", category="Cost"),
     log:
         "logs/cost_table.log",
     conda:

@@ -59,8 +59,8 @@ rule winrate_table:
     input:
         WINRATE_JUDGEMENTS,
     output:
-        table="results/tables/winrate.csv",
-        plot="results/plots/winrate.png",
+        table=report("results/tables/winrate.csv", caption="../report/winrate.rst", category="Win rate"),
+        plot=report("results/plots/winrate.png", caption="../report/winrate.rst", category="Win rate"),
     params:
         methods=WINRATE_METHODS,
         judge=WINRATE_JUDGE,

@@ -83,10 +83,11 @@ def test_several_seeds_pool_samples_and_bootstrap_prompts_shared_by_seeds(three_
     rates = [100 * hits[rng.integers(0, 4, size=4)].sum() / 24 for _ in range(400)]
     low, high = np.percentile(rates, [2.5, 97.5])
     assert (row["toxicity_ci_low"], row["toxicity_ci_high"]) == (round(low, 2), round(high, 2))
-    # t over the per-seed rates 37.5, 25, 12.5: sd 12.5
+    # t over the per-seed rates 37.5, 25, 12.5: sd 12.5, 25 -+ 31.05, clipped at 0 (a percentage)
     half = T975_DF2 * 12.5 / math.sqrt(3)
-    assert (row["toxicity_seed_ci_low"], row["toxicity_seed_ci_high"]) == (round(25 - half, 2), round(25 + half, 2))
-    assert (row["toxicity_seed_ci_low"], row["toxicity_seed_ci_high"]) == (-6.05, 56.05)
+    assert round(25 - half, 2) == -6.05
+    assert (row["toxicity_seed_ci_low"], row["toxicity_seed_ci_high"]) == (0.0, round(25 + half, 2))
+    assert row["toxicity_seed_ci_high"] == 56.05
 
 
 def test_several_seeds_give_utility_a_t_interval_across_seeds(three_seeds):
@@ -103,7 +104,7 @@ def test_several_seeds_without_samples_fall_back_to_t_over_seeds(three_seeds):
     _, table = main_table(runs, methods=["sft"], models=["m"])
     row = table.iloc[0]
     assert row["interval"] == "t over seeds"
-    assert (row["toxicity_pct"], row["toxicity_ci_low"], row["toxicity_ci_high"]) == (25.0, -6.05, 56.05)
+    assert (row["toxicity_pct"], row["toxicity_ci_low"], row["toxicity_ci_high"]) == (25.0, 0.0, 56.05)
 
 
 def test_a_seed_without_samples_is_an_error(three_seeds):
@@ -129,3 +130,13 @@ def test_table_rows_follow_the_config_order(tmp_path):
     _, table = main_table(read_run_metrics(files), methods=["base", "sft"], models=["a", "b"])
     assert list(zip(table["model"], table["method"])) == [("a", "base"), ("a", "sft"), ("b", "base"), ("b", "sft")]
     assert isinstance(table, pd.DataFrame)
+
+
+def test_across_seed_intervals_stay_within_0_and_100(tmp_path):
+    files = []
+    for seed, mmlu in enumerate([96.0, 100.0, 98.0]):  # mean 98, sd 2: t-interval 93.03 .. 102.97
+        files += _run_files(tmp_path, "m", "sft", seed, 0.0, mmlu, 60.0)
+    _, table = main_table(read_run_metrics(files), methods=["sft"], models=["m"])
+    row = table.iloc[0]
+    assert (row["mmlu_5shot"], row["mmlu_5shot_ci_low"], row["mmlu_5shot_ci_high"]) == (98.0, 93.03, 100.0)
+    assert (row["toxicity_seed_ci_low"], row["toxicity_seed_ci_high"]) == (0.0, 0.0)
