@@ -40,7 +40,7 @@ class RLConfig(MethodConfig):
     sft_steps: int | None = None  # phase-1 fine-tuning steps; None = training.max_steps, sft's budget (ours)
     rl_steps: int = 100  # phase-2 optimizer steps, one fresh batch of samples each (ours)
     prompts_per_step: int = 8  # training prompts per RL step (ours)
-    samples_per_prompt: int = 4  # RLOO's k: continuations per prompt, the leave-one-out group (RLOO paper: k=4 was best)
+    samples_per_prompt: int = 4  # RLOO's k: continuations per prompt, the leave-one-out group (RLOO paper: k in {2, 4}; we take 4)
     max_new_tokens: int = 32  # continuation length (ours: the evaluation's 32 tokens, Llama 2 ToxiGen protocol)
     kl_beta: float = 0.05  # KL penalty to the post-SFT reference, in the reward (trl RLOOConfig.beta default)
     learning_rate: float = 1.0e-6  # phase-2 learning rate (trl RLOOConfig default)
