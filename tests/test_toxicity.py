@@ -56,7 +56,7 @@ def test_unknown_backend_names_the_known_ones():
         build_scorer({"backend": "nope"})
     for name in ("detoxify", "hf_classifier", "profanity_check"):
         assert name in str(err.value)
-    assert known_scorers() == ["detoxify", "hf_classifier", "profanity_check"]
+    assert {"detoxify", "hf_classifier", "profanity_check"} <= set(known_scorers())  # other tests may register more
 
 
 def test_unknown_option_is_rejected_with_the_known_ones():
