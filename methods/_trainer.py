@@ -64,6 +64,19 @@ def encode_rows(tokenizer, rows: list[dict], max_length: int) -> list[dict]:
     return encoded
 
 
+def right_pad(sequences: list[list[int]], pad_token_id: int):
+    """Token-id lists -> (input_ids, attention_mask) [B, longest], padded on the right."""
+    import torch
+
+    width = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, ids in enumerate(sequences):
+        input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[i, : len(ids)] = 1
+    return input_ids, attention_mask
+
+
 class CausalCollator:
     """Right-pads a batch; labels are the inputs with padding set to -100."""
 
@@ -73,13 +86,7 @@ class CausalCollator:
     def __call__(self, features: list[dict]) -> dict:
         import torch
 
-        width = max(len(f["input_ids"]) for f in features)
-        input_ids = torch.full((len(features), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
-        for i, feature in enumerate(features):
-            ids = torch.tensor(feature["input_ids"], dtype=torch.long)
-            input_ids[i, : len(ids)] = ids
-            attention_mask[i, : len(ids)] = 1
+        input_ids, attention_mask = right_pad([f["input_ids"] for f in features], self.pad_token_id)
         labels = input_ids.masked_fill(attention_mask == 0, -100)
         domain = torch.tensor([f["domain"] for f in features], dtype=torch.long)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "domain": domain}

@@ -42,12 +42,9 @@ class ClassificationCollator:
     def __call__(self, features: list[dict]) -> dict:
         import torch
 
-        width = max(len(f["input_ids"]) for f in features)
-        input_ids = torch.full((len(features), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
-        for i, feature in enumerate(features):
-            input_ids[i, : len(feature["input_ids"])] = torch.tensor(feature["input_ids"], dtype=torch.long)
-            attention_mask[i, : len(feature["input_ids"])] = 1
+        from methods._trainer import right_pad
+
+        input_ids, attention_mask = right_pad([f["input_ids"] for f in features], self.pad_token_id)
         labels = torch.tensor([f["label"] for f in features], dtype=torch.long)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 

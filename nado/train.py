@@ -32,15 +32,12 @@ def build_examples(tokenizer, rows: list[dict]) -> list[dict]:
 
 
 def collate(examples: list[dict], pad_token_id: int, device) -> dict:
-    width = max(len(e["input_ids"]) for e in examples)
-    input_ids = torch.full((len(examples), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
-    continuation_mask = torch.zeros((len(examples), width), dtype=torch.long)
+    from methods._trainer import right_pad
+
+    input_ids, attention_mask = right_pad([e["input_ids"] for e in examples], pad_token_id)
+    continuation_mask = torch.zeros_like(attention_mask)
     for i, e in enumerate(examples):
-        n = len(e["input_ids"])
-        input_ids[i, :n] = torch.tensor(e["input_ids"])
-        attention_mask[i, :n] = 1
-        continuation_mask[i, e["prompt_len"]:n] = 1
+        continuation_mask[i, e["prompt_len"]:len(e["input_ids"])] = 1
     labels = torch.tensor([e["label"] for e in examples], dtype=torch.float32)
     return {k: v.to(device) for k, v in dict(input_ids=input_ids, attention_mask=attention_mask,
                                               continuation_mask=continuation_mask, labels=labels).items()}
