@@ -12,14 +12,6 @@ REQUIRED = ["model", "method", "api_toxicity", "api_toxicity_ci_low", "api_toxic
 
 
 @pytest.fixture(scope="module")
-def workdir(request):
-    value = request.config.getoption("--workdir")
-    if value is None:
-        pytest.fail("pass --workdir DIR (the directory of a finished workflow run)")
-    return Path(value)
-
-
-@pytest.fixture(scope="module")
 def jigsaw(workdir):
     config = yaml.safe_load((Path(__file__).parents[2] / "config" / "ci.yaml").read_text())
     if not (config.get("jigsaw") or {}).get("enabled"):

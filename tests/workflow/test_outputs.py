@@ -14,14 +14,6 @@ REQUIRED = ["model", "method", "toxicity_pct", "toxicity_ci_low", "toxicity_ci_h
 
 
 @pytest.fixture(scope="module")
-def workdir(request):
-    value = request.config.getoption("--workdir")
-    if value is None:
-        pytest.fail("pass --workdir DIR (the directory of a finished workflow run)")
-    return Path(value)
-
-
-@pytest.fixture(scope="module")
 def config(workdir):
     # The run's effective config is what the CI config says; read it from the repo.
     return yaml.safe_load((Path(__file__).parents[2] / "config" / "ci.yaml").read_text())
