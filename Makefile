@@ -2,13 +2,19 @@
 #   make run    venv + pinned dependencies, then `snakemake --cores all` (every table)
 #   make test   venv + dependencies, unit tests, the CI config's whole workflow, table checks
 #   make tables regenerate tables and plots from existing results (no training)
+#   make prefetch CONFIG=config/paper.yaml   fetch what a config needs into the HF cache (machines with a network;
+#               PREFETCH_ARGS=--dry-run lists it without the network)
+#   make gpu-smoke  every method for a few steps on one GPU (7B-shaped models cut to 2 layers); tokens/s, peak GPU memory
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 CI_WORKDIR ?= .ci-work
+GPU_SMOKE_WORKDIR ?= .gpu-smoke
+CONFIG ?= config/paper.yaml
+PREFETCH_ARGS ?=
 
-.PHONY: setup run test unit workflow-ci dag-paper tables lint clean-ci
+.PHONY: setup run test unit workflow-ci dag-paper gpu-smoke tables prefetch lint clean-ci
 
 setup: $(VENV)/.installed
 
@@ -42,12 +48,25 @@ workflow-ci: setup
 	$(BIN)/snakemake --cores $(CORES) --configfile config/ci.yaml --directory $(CI_WORKDIR)
 	$(BIN)/python -m pytest -q tests/workflow --workdir $(CI_WORKDIR)
 
-# The paper config's DAG builds in seconds with no GPU and no network.
+# The paper config's DAG builds in seconds with no GPU and no network; so does the GPU smoke config's.
 dag-paper: setup
 	$(BIN)/snakemake -n --quiet rules --configfile config/paper.yaml --directory $(CI_WORKDIR)-paper
+	$(BIN)/snakemake -n --quiet rules --configfile config/gpu_smoke.yaml --directory $(CI_WORKDIR)-gpu-smoke
+
+# Every method for a few steps on one GPU: 7B-shaped models (Llama, Falcon) cut to 2 layers, random
+# weights, bf16, gradient checkpointing (config/gpu_smoke.yaml). Reruns resume; rm -rf $(GPU_SMOKE_WORKDIR) starts afresh.
+# cost.csv's tokens_per_s and peak_gpu_mb are what the training jobs measured.
+gpu-smoke: setup
+	$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'gpu-smoke: torch ' + torch.__version__ + ' sees no CUDA GPU; on a GPU machine install a CUDA build of torch into $(VENV)')"
+	$(BIN)/snakemake --cores $(CORES) --configfile config/gpu_smoke.yaml --directory $(GPU_SMOKE_WORKDIR) --resources gpu=1
+	$(BIN)/python -c "import pandas as pd; print(pd.read_csv('$(GPU_SMOKE_WORKDIR)/results/tables/cost.csv').to_string(index=False))"
+
+# Models, data sets, scorers and lm-eval tasks of CONFIG, into the HF cache its jobs read (scripts/prefetch.py).
+prefetch: setup
+	$(BIN)/python scripts/prefetch.py --config $(CONFIG) $(PREFETCH_ARGS)
 
 lint: setup
 	$(BIN)/snakemake --lint
 
 clean-ci:
-	rm -rf $(CI_WORKDIR) $(CI_WORKDIR)-paper
+	rm -rf $(CI_WORKDIR) $(CI_WORKDIR)-paper $(CI_WORKDIR)-gpu-smoke

@@ -25,6 +25,8 @@ import random
 from pathlib import Path
 from typing import Iterator
 
+from modeling.hub import fetch_hint
+
 
 class DataError(ValueError):
     """Input data is missing or malformed; the message says where and what to do."""
@@ -48,6 +50,8 @@ WHERE_TO_GET = {
     "jigsaw-toxic-comment-classification-challenge` (unzip train.csv, test.csv, test_labels.csv)",
 }
 JIGSAW_FILES = ("train.csv", "test.csv", "test_labels.csv")
+# Not a hub data set: a file of the microsoft/SafeNLP repository (the download_safenlp_prompts rule, scripts/prefetch.py).
+SAFENLP_TOXIGEN_URL = "https://raw.githubusercontent.com/microsoft/SafeNLP/main/data/toxiGen.json"
 
 
 # ---------------------------------------------------------------------------------
@@ -159,9 +163,9 @@ def _hub_error(source: dict, kind: str, error: Exception) -> DataError:
     )
     return DataError(
         f"{kind}: cannot load {hub_id!r} (config {config!r}, split {split!r}) from the Hugging Face hub: "
-        f"{cause}. Fetch it once with network access: `huggingface-cli download --repo-type dataset "
-        f'{hub_id}` or `python -c "import datasets; datasets.load_dataset({arguments})"`, then run '
-        f"with the same HF_HOME; or point the source's `path` at a local copy"
+        f"{cause}. Fetch it once: {fetch_hint(hub_id, repo_type='dataset', revision=source.get('revision'))} "
+        f'(the exact call: `python -c "import datasets; datasets.load_dataset({arguments})"`); '
+        f"or point the source's `path` at a local copy"
     )
 
 

@@ -41,13 +41,31 @@ def figure_main(table: pd.DataFrame):
                 yerr = [[row[column] - row[f"{column}_ci_low"]], [row[f"{column}_ci_high"] - row[column]]]
             ax.errorbar(row["toxicity_pct"], row[column], xerr=xerr, yerr=yerr, fmt=markers[row["model"]], capsize=3,
                         label=f"{row['model']}: {row['method']}")
-            ax.annotate(row["method"], (row["toxicity_pct"], row[column]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        for (x, y), text, above in _point_labels(table["toxicity_pct"], table[column], table["method"]):
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 4) if above else (5, -11), fontsize=8)
         ax.set_xlabel("generations toxic (%), 95% CI  (lower is better)")
         ax.set_ylabel(f"{column.replace('_', ' ')} accuracy (%)  (higher is better)")
         ax.grid(alpha=0.3)
     axes[0][0].set_title("Toxicity vs utility per method", loc="left")
     fig.tight_layout()
     return fig
+
+
+def _point_labels(xs, ys, names, min_gap: float = 0.12):
+    """One label per distinct point (methods at the same point share it, "base, nado"), and
+    neighbours on the same level alternate above/below when closer than ``min_gap`` of the
+    x range: ``[((x, y), text, above)]``."""
+    points: dict[tuple, list[str]] = {}
+    for x, y, name in zip(xs, ys, names):
+        points.setdefault((float(x), float(y)), []).append(str(name))
+    span = max((x for x, _ in points), default=0) - min((x for x, _ in points), default=0) or 1.0
+    labels, last_on_level = [], {}
+    for (x, y), group in sorted(points.items()):
+        previous = last_on_level.get(y)  # (x, above) of the last label at this height
+        above = True if previous is None or (x - previous[0]) / span >= min_gap else not previous[1]
+        last_on_level[y] = (x, above)
+        labels.append(((x, y), ", ".join(group), above))
+    return labels
 
 
 def plot_paper_comparison(frame: pd.DataFrame, out_file) -> None:

@@ -164,8 +164,16 @@ def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None
     return by_seed, table
 
 
-def cost_table(files) -> pd.DataFrame:
-    """Wall time and peak memory of every job, from Snakemake's ``benchmark:`` files."""
+MEASURED_COLUMNS = ["tokens_per_s", "peak_gpu_mb"]  # measured by the training jobs (methods/_trainer.py throughput_meter)
+
+
+def cost_table(files, training_manifests=()) -> pd.DataFrame:
+    """Wall time and peak memory of every job, from Snakemake's ``benchmark:`` files.
+
+    ``training_manifests`` (of the ``train`` and ``jigsaw_train`` jobs) add what those jobs
+    measured themselves: trained tokens per second and peak GPU memory (MiB, empty off CUDA),
+    in ``MEASURED_COLUMNS``; other jobs leave them empty.
+    """
     rows = []
     for file in map(str, files):
         match = BENCH_PATH.search(file)
@@ -183,7 +191,17 @@ def cost_table(files) -> pd.DataFrame:
             "cpu_time_s": round(float(record.get("cpu_time", float("nan"))), 1),
             "max_rss_mb": round(float(record["max_rss"]), 1) if record["max_rss"] != "-" else None,
         })
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["job", "model", "method", "seed", "suite", "wall_s", "cpu_time_s", "max_rss_mb"])
+    measured = {}
+    for file in map(str, training_manifests):
+        manifest = json.loads(Path(file).read_text())
+        jigsaw = manifest["method"].startswith("jigsaw:")  # scripts/jigsaw_train.py's provenance prefix
+        key = ("jigsaw_train" if jigsaw else "train", manifest["alias"], manifest["method"].removeprefix("jigsaw:"),
+               str(manifest["seed"]))
+        measured[key] = manifest.get("extra", {})
+    for column in MEASURED_COLUMNS:
+        table[column] = [measured.get(key, {}).get(column) for key in zip(table["job"], table["model"], table["method"], table["seed"])]
+    return table
 
 
 def training_cost_summary(cost: pd.DataFrame, reference: str = "sft") -> pd.DataFrame:

@@ -26,6 +26,8 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from modeling.hub import PREFETCH_COMMAND, fetch_hint
+
 DEFAULT_BACKEND = "profanity_check"
 DEFAULT_THRESHOLD = 0.5  # score >= 0.5 counts as toxic (the classifiers' decision point)
 PROGRESS_MIN_BATCHES = 4  # show a progress bar only beyond this many batches
@@ -200,8 +202,7 @@ def _classifier_logits(model, tokenizer, texts: list[str], max_length: int, devi
 
 
 def _download_hint(repo_id: str, local_dir=None) -> str:
-    args = f"{repo_id} --local-dir {local_dir}" if local_dir else repo_id
-    return f"`hf download {args}` (older huggingface_hub: `huggingface-cli download {args}`)"
+    return fetch_hint(repo_id, local_dir=local_dir)
 
 
 @register_scorer("detoxify")
@@ -241,7 +242,8 @@ class DetoxifyScorer(ToxicityScorer):
             raise ScorerNotAvailable(
                 f"toxicity scorer '{self.name}': `checkpoint` {state}. Detoxify would download it from "
                 f"GitHub, which this setup does not do. Download {MODEL_URLS[model_type]} and set "
-                f"`checkpoint: <path to the .ckpt>` in the detoxify scorer config; offline, also set "
+                f"`checkpoint: <path to the .ckpt>` in the detoxify scorer config (with `checkpoint` set, "
+                f"`{PREFETCH_COMMAND}` downloads it there); offline, also set "
                 f"`huggingface_config_path` to a local copy of the base model's config and tokenizer "
                 f"(the model named in the checkpoint, e.g. bert-base-uncased for 'original')."
             )
@@ -275,7 +277,7 @@ class DetoxifyScorer(ToxicityScorer):
             raise ScorerNotAvailable(
                 f"toxicity scorer '{self.name}': the config and tokenizer of its base model "
                 f"'{base_model}' could not be loaded{' from ' + str(config_path) if config_path else ''}: "
-                f"run {_download_hint(base_model, 'DIR')} and set `huggingface_config_path: DIR` "
+                f"{_download_hint(base_model, 'DIR')}, and set `huggingface_config_path: DIR` "
                 f"in the detoxify scorer config."
             ) from err
         # Detoxify renames "toxic" (Jigsaw 2018 label) to "toxicity"; accept both.
@@ -325,7 +327,7 @@ class HFClassifierScorer(ToxicityScorer):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if path and not Path(path).is_dir():
-            hint = f" Run {_download_hint(hub_id, path)}." if hub_id else ""
+            hint = f" To fetch it: {_download_hint(hub_id, path)}." if hub_id else ""
             raise ScorerNotAvailable(f"toxicity scorer '{self.name}': path '{path}' is not a folder.{hint}")
         source = str(path) if path else hub_id
         try:
@@ -338,7 +340,7 @@ class HFClassifierScorer(ToxicityScorer):
             raise ScorerNotAvailable(
                 f"toxicity scorer '{self.name}': model '{hub_id}' is not in the local Hugging Face "
                 f"cache{' and HF_HUB_OFFLINE=1' if offline else ' and could not be downloaded'}: "
-                f"run {_download_hint(hub_id)} with the same HF_HOME, or set `path` in the scorer "
+                f"{_download_hint(hub_id)}; or set `path` in the scorer "
                 f"config to a local copy"
             ) from err
         if tokenizer.pad_token is None and tokenizer.eos_token is not None:

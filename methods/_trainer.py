@@ -1,7 +1,8 @@
 """The one training loop every fine-tuning method shares.
 
 Built on ``transformers.Trainer`` (accelerate underneath): full fine-tuning or LoRA
-(peft), fp32 on CPU and bf16 on GPU, gradient accumulation, a progress bar, periodic
+(peft), fp32 on CPU and fp32 weights under bf16 autocast on GPU (``training.precision``,
+``modeling.load.training_dtypes``), gradient accumulation, a progress bar, periodic
 checkpoints in a *state folder* and resume from the newest one after an interruption,
 and multi-GPU through an accelerate/FSDP/DeepSpeed launch. A method changes the
 objective by overriding ``compute_loss(model, batch) -> (loss, logs)``; extra logs
@@ -15,7 +16,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +43,15 @@ class TrainingConfig:
     save_steps: int = 20  # checkpoint every N steps into the state folder (resume point)
     save_total_limit: int = 2
     logging_steps: int = 5
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    precision: str = "auto"  # auto (bf16_mixed on GPU, fp32 on CPU) | fp32 | bf16 (pure) | bf16_mixed (fp32 weights, bf16 autocast)
     gradient_checkpointing: bool = False
     lora: dict | None = None  # e.g. {r: 16, alpha: 32, dropout: 0.05, target_modules: [q_proj, v_proj]}
-    fsdp: str = ""  # Trainer's fsdp option, e.g. "full_shard auto_wrap" (multi-GPU launches)
-    deepspeed: str | None = None  # path to a DeepSpeed JSON config
+    # Multi-GPU (a launch through `accelerate launch` or torchrun; config/accelerate/, README "Paper scale"):
+    fsdp: bool | str = False  # true: FSDP (transformers' own strings such as "full_shard" still work)
+    fsdp_config: dict | str | None = None  # FSDP options, or a JSON file: config/accelerate/fsdp_config.json
+    deepspeed: str | dict | None = None  # a DeepSpeed JSON config: config/accelerate/deepspeed_zero3.json
+    num_processes: int = 1  # >1: the train job runs one process per GPU through `accelerate launch` (scripts/train.py)
+    accelerate_config: str | None = None  # its launch config, e.g. config/accelerate/fsdp.yaml; None: plain --multi_gpu
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainingConfig":
@@ -133,11 +141,36 @@ class TrainContext:
     scorer: dict | None  # the toxicity scorer's config (for methods that label samples)
 
 
-def last_checkpoint(state_dir: str | os.PathLike) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+# Written into checkpoint-N/ by the last on_save callback of ``fine_tune``, after every other
+# callback has saved its part (e.g. the regularized method's schedule state): the folder is whole.
+CHECKPOINT_COMPLETE = "checkpoint_complete"
 
+
+def last_checkpoint(state_dir: str | os.PathLike, complete_marker: str = "trainer_state.json") -> str | None:
+    """The newest ``checkpoint-N`` folder of ``state_dir`` that holds ``complete_marker``, or None.
+
+    A job killed while it saves leaves a torn folder (no trainer state, a truncated weights
+    file); resuming from it would fail on every rerun ("Can't find a valid checkpoint"), so
+    only folders with the file written last count: Trainer writes ``trainer_state.json``
+    last, ``fine_tune`` adds ``CHECKPOINT_COMPLETE`` after its callbacks' own state.
+    """
     state_dir = Path(state_dir)
-    return get_last_checkpoint(str(state_dir)) if state_dir.is_dir() else None
+    if not state_dir.is_dir():
+        return None
+    complete = [(int(match.group(1)), path) for path in state_dir.iterdir()
+                if (match := re.fullmatch(r"checkpoint-(\d+)", path.name)) and (path / complete_marker).is_file()]
+    return str(max(complete)[1]) if complete else None
+
+
+def _mark_complete_checkpoints():
+    """The ``TrainerCallback`` that writes ``CHECKPOINT_COMPLETE``; it must be the last one."""
+    from transformers import TrainerCallback
+
+    class MarkCheckpointComplete(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            (Path(args.output_dir) / f"checkpoint-{state.global_step}" / CHECKPOINT_COMPLETE).touch()
+
+    return MarkCheckpointComplete()
 
 
 def fine_tune(
@@ -155,17 +188,17 @@ def fine_tune(
 
     Checkpoints go to ``state_dir`` (kept outside the workflow's declared outputs so a
     failed job's progress survives); a rerun resumes from the newest one. Returns a
-    summary (steps, resumed-from, final logs).
+    summary (steps, resumed-from, tokens per second and peak memory, final logs).
     """
     from transformers import AutoModelForCausalLM, set_seed
 
-    from modeling.load import load_tokenizer, pick_dtype, pick_device
+    from modeling.load import load_tokenizer, pick_device, training_dtypes
 
     set_seed(seed)
     device = pick_device()
-    dtype = pick_dtype(config.precision, device)
+    weights_dtype, compute_dtype = training_dtypes(config.precision, device)
     tokenizer = load_tokenizer(base_path, padding_side="right")
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=weights_dtype)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
@@ -173,46 +206,167 @@ def fine_tune(
         model = _wrap_lora(model, config.lora)
     context = TrainContext(model=model, tokenizer=tokenizer, device=device, seed=seed, rows=rows, config=config,
                            state_dir=Path(state_dir), scorer=scorer)
-    callbacks = list(callbacks or []) + method.training_callbacks(context)
+    meter = throughput_meter()
+    callbacks = list(callbacks or []) + method.training_callbacks(context) + [meter, _mark_complete_checkpoints()]
 
     train_set = encode_rows(tokenizer, rows, config.max_length)
-    args = training_arguments(config, state_dir, seed, dtype, device)
+    args = training_arguments(config, state_dir, seed, compute_dtype, device)
     trainer = _method_trainer_class()(
         model=model, args=args, train_dataset=train_set,
         data_collator=CausalCollator(tokenizer.pad_token_id), method=method,
         callbacks=callbacks,
     )
-    resume_from = last_checkpoint(state_dir)
+    resume_from = last_checkpoint(state_dir, complete_marker=CHECKPOINT_COMPLETE)
+    for torn in Path(state_dir).glob("checkpoint-*"):
+        if not (torn / CHECKPOINT_COMPLETE).is_file():  # a save cut short: stale files must not mix into its re-save
+            print(f"removing {torn}: its save did not finish", flush=True)
+            shutil.rmtree(torn, ignore_errors=True)  # every process of a multi-GPU launch gets here
     if resume_from:
         print(f"resuming from {resume_from}", flush=True)
     trainer.train(resume_from_checkpoint=resume_from)
 
-    final = trainer.model
-    if config.lora:
-        final = final.merge_and_unload()
     out_dir = Path(out_dir)
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    final.save_pretrained(tmp_dir)
+    main_process = trainer.args.should_save  # False on the other processes of a multi-GPU launch
+    if main_process:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    save_final_model(trainer, config, base_path, tmp_dir)
     tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(tmp_dir)
     summary = {
         "steps": trainer.state.global_step,
         **method.training_summary(),
         "resumed_from": resume_from,
         "n_train_rows": len(rows),
+        **meter.summary(),
         "log_history": trainer.state.log_history,
     }
-    (tmp_dir / "training_log.json").write_text(json.dumps(summary, indent=2) + "\n")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp_dir.rename(out_dir)  # the final folder appears only when complete
+    if main_process:
+        tokenizer.save_pretrained(tmp_dir)
+        (tmp_dir / "training_log.json").write_text(json.dumps(summary, indent=2) + "\n")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp_dir.rename(out_dir)  # the final folder appears only when complete
+    trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def save_final_model(trainer, config: TrainingConfig, base_path: str, folder: Path) -> None:
+    """The trained model as a plain Hugging Face folder, LoRA merged.
+
+    One process: ``save_pretrained`` of the (merged) model. Sharded runs (FSDP, DeepSpeed
+    ZeRO-3) hold a shard per process, so every process takes part in ``Trainer.save_model``,
+    which gathers the full weights (FSDP ``FULL_STATE_DICT``; DeepSpeed
+    ``stage3_gather_16bit_weights_on_model_save``) and writes on the main process only; a LoRA
+    run saves its adapter that way and the main process merges it into a fresh copy of the base.
+    """
+    if not (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
+        final = trainer.model.merge_and_unload() if config.lora else trainer.model
+        final.save_pretrained(folder)
+        return
+    if not config.lora:
+        trainer.save_model(str(folder))
+        return
+    adapter = folder.with_name(folder.name + ".adapter")
+    trainer.save_model(str(adapter))
+    if trainer.args.should_save:
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        from modeling.load import pick_device, training_dtypes
+
+        weights_dtype, _ = training_dtypes(config.precision, pick_device())  # the dtype the base was trained in
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=weights_dtype)
+        PeftModel.from_pretrained(base, str(adapter)).merge_and_unload().save_pretrained(folder)
+        shutil.rmtree(adapter, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+
+
+def throughput_meter():
+    """A ``TrainerCallback`` that measures one ``trainer.train()`` call; ``.summary()`` after it:
+
+    - ``train_tokens``: input tokens trained on in this call (Trainer's ``num_input_tokens_seen``:
+      non-padding tokens with ``training_arguments``; prompt plus completion tokens under trl's
+      RLOO), summed over processes;
+    - ``train_wall_s``: ``on_train_begin`` to ``on_train_end`` (no model loading or saving; a
+      method's work between steps, e.g. the regularized method's NADO updates, counts);
+    - ``tokens_per_s``: the two divided;
+    - ``peak_gpu_mb``: ``torch.cuda.max_memory_allocated`` of this process's device, reset at
+      ``on_train_begin``; None off CUDA;
+    - ``peak_rss_mb``: the process's peak resident memory so far (it cannot be reset).
+
+    A factory, so that importing this module (the workflow does) never imports transformers.
+    """
+    from transformers import TrainerCallback
+
+    class ThroughputMeter(TrainerCallback):
+        def __init__(self):
+            self.measured = {}
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            import torch
+
+            self.cuda_device = args.device if args.device.type == "cuda" else None
+            if self.cuda_device is not None:
+                torch.cuda.synchronize(self.cuda_device)
+                torch.cuda.reset_peak_memory_stats(self.cuda_device)
+            self.tokens_at_start = state.num_input_tokens_seen
+            self.started = time.perf_counter()
+
+        def on_train_end(self, args, state, control, **kwargs):
+            import torch
+
+            if self.cuda_device is not None:
+                torch.cuda.synchronize(self.cuda_device)
+            wall_s = time.perf_counter() - self.started
+            tokens = int(state.num_input_tokens_seen - self.tokens_at_start)
+            peak_gpu = torch.cuda.max_memory_allocated(self.cuda_device) if self.cuda_device is not None else None
+            self.measured = {
+                "train_tokens": tokens,
+                "train_wall_s": round(wall_s, 3),
+                "tokens_per_s": round(tokens / wall_s, 1) if tokens and wall_s > 0 else None,
+                "peak_gpu_mb": round(peak_gpu / 2**20, 1) if peak_gpu is not None else None,
+                "peak_rss_mb": round(_peak_rss_bytes() / 2**20, 1),
+            }
+
+        def summary(self) -> dict:
+            return dict(self.measured)
+
+    return ThroughputMeter()
+
+
+def combine_measurements(summaries: list[dict]) -> dict:
+    """``throughput_meter`` figures of one job made of several ``train()`` calls (rl's two
+    phases): tokens and wall time add up, peaks are the largest."""
+    def total(key):
+        values = [s[key] for s in summaries if s.get(key) is not None]
+        return sum(values) if values else None
+
+    def peak(key):
+        values = [s[key] for s in summaries if s.get(key) is not None]
+        return max(values) if values else None
+
+    tokens, wall_s = total("train_tokens"), total("train_wall_s")
+    return {
+        "train_tokens": tokens,
+        "train_wall_s": wall_s,
+        "tokens_per_s": round(tokens / wall_s, 1) if tokens and wall_s else None,
+        "peak_gpu_mb": peak("peak_gpu_mb"),
+        "peak_rss_mb": peak("peak_rss_mb"),
+    }
+
+
+def _peak_rss_bytes() -> int:
+    import resource  # POSIX only: imported here, not while the workflow parses
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports kilobytes, macOS bytes
 
 
 def training_arguments(config: TrainingConfig, state_dir: str | os.PathLike, seed: int, dtype, device: str):
     """``transformers.TrainingArguments`` of a run, shared by every loop built on Trainer
     (``fine_tune`` here, ``sft_cls``'s classifier): checkpoints and resume points in
-    ``state_dir``, bf16 when ``dtype`` is bfloat16."""
+    ``state_dir``; ``dtype`` is the compute dtype (``training_dtypes``' second): bfloat16
+    turns on Trainer's ``bf16`` (bf16 autocast, whatever dtype the weights are in)."""
     import torch
     from transformers import TrainingArguments
 
@@ -238,8 +392,10 @@ def training_arguments(config: TrainingConfig, state_dir: str | os.PathLike, see
         data_seed=seed,
         report_to="none",
         remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",  # trained tokens, for tokens_per_s (throughput_meter)
         dataloader_num_workers=0,
-        fsdp=config.fsdp,
+        fsdp=config.fsdp or None,
+        fsdp_config=config.fsdp_config,
         deepspeed=config.deepspeed,
         disable_tqdm=False,
     )

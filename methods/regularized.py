@@ -80,6 +80,13 @@ class Regularized(SFT):
         return domain.float() * self.config.kl_weight + (1 - domain.float()) * general
 
     def compute_loss(self, model, batch):
+        """``LM_loss + sum_(b,t) w_b KL_bt / n``: n counts every position that predicts a trained token.
+
+        The KL (and the NADO's vocabulary-sized head) is evaluated only where it counts:
+        positions that predict a trained token, in rows whose weight is not zero (the
+        adaptive regularizer's general rows cost nothing). The logged ``kl`` is the mean
+        KL over those positions; a batch with none logs no ``kl``.
+        """
         import torch
 
         from nado.math import guided_kl
@@ -87,17 +94,24 @@ class Regularized(SFT):
         guided = self.active_nado is not None
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
                     output_hidden_states=guided)
+        logs = {"lm_loss": out.loss.detach()}
         if not guided:
-            return out.loss, {"lm_loss": out.loss.detach(), "kl": 0.0}
+            return out.loss, logs
+        predicts = torch.zeros_like(batch["labels"], dtype=torch.bool)
+        predicts[:, :-1] = batch["labels"][:, 1:] != -100  # positions whose next token is trained on
+        weights = self.example_weights(batch["domain"]).to(out.logits.device)
+        covered = predicts & (weights > 0)[:, None]
+        if not covered.any():
+            return out.loss, logs
+        rows = covered.any(dim=1)
         with torch.no_grad():
-            c, _ = self.active_nado(out.hidden_states[-1].detach(), attention_mask=batch["attention_mask"])
-        kl = guided_kl(out.logits, c)  # [B, T]
-        predicts = torch.zeros_like(kl)
-        predicts[:, :-1] = (batch["labels"][:, 1:] != -100).float()  # positions whose next token is trained on
-        weights = self.example_weights(batch["domain"].to(kl.device))[:, None]
-        regularizer = (weights * kl * predicts).sum() / predicts.sum().clamp(min=1)
-        mean_kl = (kl * predicts).sum() / predicts.sum().clamp(min=1)
-        return out.loss + regularizer, {"lm_loss": out.loss.detach(), "kl": mean_kl.detach()}
+            c, _ = self.active_nado(out.hidden_states[-1][rows].detach(), attention_mask=batch["attention_mask"][rows],
+                                    positions=covered[rows])
+        kl = guided_kl(out.logits[covered], c)  # [N], the covered positions in row-major order
+        position_weights = weights[:, None].expand_as(covered)[covered]
+        regularizer = (position_weights * kl).sum() / predicts.sum()
+        logs["kl"] = kl.detach().mean()
+        return out.loss + regularizer, logs
 
     def training_callbacks(self, context) -> list:
         return [_IterationSchedule(self, context)]

@@ -98,7 +98,7 @@ class RL(SFT):
     def fine_tune(self, base_path, rows, config, out_dir, state_dir, seed, scorer=None, callbacks=None) -> dict:
         """Phase 1 (SFT, skipped when its model exists), then phase 2 (RLOO); ``callbacks``
         go to both phases' Trainers."""
-        from methods._trainer import fine_tune
+        from methods._trainer import combine_measurements, fine_tune
 
         state_dir = Path(state_dir)
         sft_dir = state_dir / "sft_model"
@@ -114,6 +114,8 @@ class RL(SFT):
             sft_reused = False
         rl_summary = self._reinforce(sft_dir, rows, config, Path(out_dir), state_dir / "rl_state", seed, scorer,
                                      callbacks, sft_summary)
+        # This job's throughput and peak memory: both phases, or phase 2 only when phase 1 was reused.
+        measured = combine_measurements([rl_summary] if sft_reused else [sft_summary, rl_summary])
         return {
             "steps": sft_summary["steps"] + rl_summary["rl_steps"],
             "sft_steps": sft_summary["steps"],
@@ -121,6 +123,7 @@ class RL(SFT):
             "sft_reused": sft_reused,
             "n_train_rows": len(rows),
             **{k: v for k, v in rl_summary.items() if k not in ("resumed_from", "log_history")},
+            **measured,
         }
 
     # ------------------------------------------------------------------ phase 2
@@ -129,14 +132,14 @@ class RL(SFT):
         from transformers import AutoModelForCausalLM, set_seed
         from trl import RLOOTrainer
 
-        from methods._trainer import _wrap_lora, last_checkpoint
-        from modeling.load import load_tokenizer, pick_device, pick_dtype
+        from methods._trainer import _wrap_lora, last_checkpoint, throughput_meter
+        from modeling.load import load_tokenizer, pick_device, training_dtypes
         from nado.sampling import nado_prompts
 
         rl = self.config
         set_seed(seed)
         device = pick_device()
-        dtype = pick_dtype(config.precision, device)
+        weights_dtype, compute_dtype = training_dtypes(config.precision, device)
         prompts = nado_prompts(rows, rl.rl_steps * rl.prompts_per_step, seed, rl.prompt_max_words, rl.prompt_domains)
         if len(prompts) < rl.prompts_per_step:
             raise ValueError(f"methods.{rl.type}: only {len(prompts)} training rows in domains {rl.prompt_domains} to draw "
@@ -146,14 +149,16 @@ class RL(SFT):
 
         # The reference model is loaded by trl from this same folder: the post-SFT model.
         tokenizer = load_tokenizer(sft_dir, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(str(sft_dir.resolve()), dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(str(sft_dir.resolve()), dtype=weights_dtype)
         if config.lora:
             # A PEFT model: trl copies its fresh adapter as the reference ("ref"), i.e. the post-SFT model.
             model = _wrap_lora(model, config.lora)
+        meter = throughput_meter()  # tokens here: prompt + completion tokens (trl's num_input_tokens_seen)
         trainer = RLOOTrainer(
-            model=model, reward_funcs=self.make_reward(scorer), args=self._rloo_args(config, state_dir, seed, dtype, device),
+            model=model, reward_funcs=self.make_reward(scorer),
+            args=self._rloo_args(config, state_dir, seed, weights_dtype, compute_dtype, device),
             train_dataset=Dataset.from_list([{"prompt": p["prompt"]} for p in prompts]),
-            processing_class=tokenizer, callbacks=list(callbacks or []),
+            processing_class=tokenizer, callbacks=list(callbacks or []) + [meter],
         )
         resume_from = last_checkpoint(state_dir)
         if resume_from:
@@ -173,6 +178,7 @@ class RL(SFT):
             "kl_last": steps[-1].get("kl") if steps else None,
             "resumed_from": resume_from,
             "n_prompts": len(prompts),
+            **meter.summary(),
         }
         tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -186,12 +192,18 @@ class RL(SFT):
         tmp_dir.rename(out_dir)  # the final folder appears only when complete
         return summary
 
-    def _rloo_args(self, config, state_dir: Path, seed: int, dtype, device: str):
+    def _rloo_args(self, config, state_dir: Path, seed: int, weights_dtype, compute_dtype, device: str):
+        """trl's config. ``compute_dtype`` bf16: autocast (``bf16=True``). Under ``bf16_mixed``
+        (fp32 policy) the frozen reference model is loaded in bf16: trl would copy the policy's
+        fp32, twice the memory for a model that never updates (trl reads ``model_init_kwargs``
+        for the reference only, and warns that they are ignored: they are, for the policy)."""
         import torch
         from trl import RLOOConfig
 
         rl = self.config
+        bf16_reference = not config.lora and weights_dtype != compute_dtype  # LoRA: trl builds no reference model
         return RLOOConfig(
+            model_init_kwargs={"dtype": "bfloat16"} if bf16_reference else None,
             output_dir=str(state_dir),
             max_steps=rl.rl_steps,
             per_device_train_batch_size=rl.prompts_per_step * rl.samples_per_prompt // rl.gradient_accumulation_steps,
@@ -211,7 +223,7 @@ class RL(SFT):
             weight_decay=config.weight_decay,
             max_grad_norm=config.max_grad_norm,
             activation_checkpointing=config.gradient_checkpointing,  # transformers 5's name for gradient checkpointing
-            bf16=dtype == torch.bfloat16,
+            bf16=compute_dtype == torch.bfloat16,
             use_cpu=device == "cpu",
             save_strategy="steps",
             save_steps=rl.save_steps,
@@ -221,7 +233,8 @@ class RL(SFT):
             data_seed=seed,
             report_to="none",
             dataloader_num_workers=0,
-            fsdp=config.fsdp,
+            fsdp=config.fsdp or None,
+            fsdp_config=config.fsdp_config,
             deepspeed=config.deepspeed,
             disable_tqdm=False,
         )

@@ -79,24 +79,26 @@ class SFTClassification(Method):
     def fine_tune(self, base_path, rows, config, out_dir, state_dir, seed, scorer=None, callbacks=None) -> dict:
         from transformers import AutoModelForSequenceClassification, set_seed
 
-        from methods._trainer import _method_trainer_class, _wrap_lora, last_checkpoint, training_arguments
-        from modeling.load import load_tokenizer, pick_device, pick_dtype
+        from methods._trainer import _method_trainer_class, _wrap_lora, last_checkpoint, throughput_meter, training_arguments
+        from modeling.load import load_tokenizer, pick_device, training_dtypes
 
         set_seed(seed)
         device = pick_device()
-        dtype = pick_dtype(config.precision, device)
+        weights_dtype, compute_dtype = training_dtypes(config.precision, device)
         tokenizer = load_tokenizer(base_path, padding_side="right")
-        model = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=NUM_LABELS, dtype=dtype)
+        model = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=NUM_LABELS, dtype=weights_dtype)
         model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-padding token
         if config.gradient_checkpointing:
             model.gradient_checkpointing_enable()
             model.config.use_cache = False
         if config.lora:
             model = _wrap_lora(model, config.lora, task_type="SEQ_CLS")
+        meter = throughput_meter()
         trainer = _method_trainer_class()(
-            model=model, args=training_arguments(config, state_dir, seed, dtype, device),
+            model=model, args=training_arguments(config, state_dir, seed, compute_dtype, device),
             train_dataset=encode_examples(tokenizer, rows, config.max_length),
-            data_collator=ClassificationCollator(tokenizer.pad_token_id), method=self, callbacks=list(callbacks or []),
+            data_collator=ClassificationCollator(tokenizer.pad_token_id), method=self,
+            callbacks=list(callbacks or []) + [meter],
         )
         resume_from = last_checkpoint(state_dir)
         if resume_from:
@@ -107,7 +109,7 @@ class SFTClassification(Method):
         out_dir = Path(out_dir)
         tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        causal_lm_with_backbone(base_path, classifier, dtype).save_pretrained(tmp_dir)
+        causal_lm_with_backbone(base_path, classifier, weights_dtype).save_pretrained(tmp_dir)
         classifier.save_pretrained(tmp_dir / CLASSIFIER_DIR)
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(tmp_dir)
@@ -117,6 +119,7 @@ class SFTClassification(Method):
             "resumed_from": resume_from,
             "n_train_rows": len(rows),
             "classifier_path": str((out_dir / CLASSIFIER_DIR).resolve()),
+            **meter.summary(),
             "log_history": trainer.state.log_history,
         }
         (tmp_dir / "training_log.json").write_text(json.dumps(summary, indent=2) + "\n")

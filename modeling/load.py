@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+PRECISIONS = ("auto", "fp32", "bf16", "bf16_mixed", "fp16")  # fp16: inference only (pick_dtype)
+
 
 def pick_device(requested: str = "auto") -> str:
     import torch
@@ -12,15 +14,60 @@ def pick_device(requested: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def pick_dtype(precision: str, device: str):
-    """``auto``: bf16 on a GPU that supports it, fp32 on CPU (fp16 is never chosen)."""
+def _bf16_gpu(device: str) -> bool:
     import torch
 
+    return device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def _check(precision: str, known=PRECISIONS) -> None:
+    if precision not in known:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(known)} (training.precision in the config)")
+
+
+def pick_dtype(precision: str, device: str):
+    """The dtype to load a model in for inference (generation, scoring, lm-eval).
+
+    ``auto``: bf16 on a GPU that supports it, fp32 otherwise (fp16 is never chosen);
+    ``bf16_mixed`` (a training setting, see ``training_dtypes``) infers in bf16.
+    """
+    import torch
+
+    _check(precision)
     if precision == "auto":
-        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        return torch.bfloat16 if _bf16_gpu(device) else torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "bf16_mixed": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def training_dtypes(precision: str, device: str):
+    """``(weights_dtype, compute_dtype)`` of a training run: the dtype the trained weights (and
+    so their gradients and AdamW states) are held in, and the dtype of the matmuls (bf16: the
+    Trainer's ``bf16=True``, i.e. autocast).
+
+    - ``fp32``: (fp32, fp32).
+    - ``bf16``: (bf16, bf16), "pure bf16": least memory, AdamW over bf16 weights holds
+      2 (weights) + 2 (gradients) + 4 (two states) = 8 bytes per parameter, but an update
+      smaller than half a bf16 step of the weight (up to ~0.4% of it) is rounded away: full
+      fine-tuning of a 7B model at lr 2e-5 loses many of its small updates.
+    - ``bf16_mixed``: (fp32, bf16), fp32 master weights under bf16 autocast: every update
+      counts, at 4 + 4 + 8 = 16 bytes per parameter (~108 GB for a 7B model, before
+      activations), plus transient bf16 copies of the weights during the forward.
+    - ``auto``: ``bf16_mixed`` on a CUDA GPU with bf16, else ``fp32`` (CPU).
+
+    With LoRA, ``bf16`` is the sensible choice: only the frozen base is bf16, and peft keeps
+    the adapter weights (the trained ones) in fp32 by default, so nothing is lost; mixed
+    would hold the frozen base in fp32 for nothing.
+    """
+    import torch
+
+    _check(precision, known=("auto", "fp32", "bf16", "bf16_mixed"))
+    if precision == "auto":
+        precision = "bf16_mixed" if _bf16_gpu(device) else "fp32"
+    return {
+        "fp32": (torch.float32, torch.float32),
+        "bf16": (torch.bfloat16, torch.bfloat16),
+        "bf16_mixed": (torch.float32, torch.bfloat16),
+    }[precision]
 
 
 def load_tokenizer(path: str | os.PathLike, padding_side: str = "left"):

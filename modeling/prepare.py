@@ -118,22 +118,20 @@ def resolve_hub(hub_id: str, revision: str | None = None, path: str | None = Non
                 f"model folder, or unset it to use the hub cache for {hub_id}"
             )
         return str(folder)
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub import HfApi, snapshot_download
+
+    from modeling.hub import fetch_hint, hub_allow_patterns
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     try:
-        return snapshot_download(
-            hub_id, revision=revision, local_files_only=offline,
-            allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.py"],
-        )
-    except (LocalEntryNotFoundError, OSError) as err:
-        rev = f" --revision {revision}" if revision else ""
+        # Online: weights in one format (safetensors, else .bin), as scripts/prefetch.py fetches them.
+        patterns = None if offline else hub_allow_patterns(HfApi().list_repo_files(hub_id, revision=revision))
+        return snapshot_download(hub_id, revision=revision, local_files_only=offline, allow_patterns=patterns)
+    except Exception as err:  # not cached offline; online: no network, unknown or gated repository
         raise ModelNotFoundError(
             f"model '{hub_id}' is not in the local Hugging Face cache "
             f"({os.environ.get('HF_HOME', '~/.cache/huggingface')}) and it could not be "
-            f"downloaded ({type(err).__name__}). Run `huggingface-cli download {hub_id}{rev}` "
-            f"on a machine with network access (or `bash scripts/prefetch_paper.sh`), "
+            f"downloaded ({type(err).__name__}): {fetch_hint(hub_id, revision=revision)}; "
             f"or set models.<alias>.path to a local folder."
         ) from None
 

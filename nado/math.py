@@ -69,14 +69,43 @@ def nado_losses(
     return {"loss": bce + consistency_weight * consistency, "bce": bce, "consistency": consistency}
 
 
+class _GuidedKL(torch.autograd.Function):
+    """``KL(q || p_theta)`` per row with q built from stopgrad(p_theta); gradient ``p - q``.
+
+    One fused pass instead of autograd through two log-softmaxes: the [N, V] tensors
+    are the training step's largest after the logits themselves. With
+    ``log q = log p + log r - log Z`` (``log Z = logsumexp(log p + log r)``),
+    ``KL = sum_v q (log q - log p) = sum_v q log r - log Z``; and since q is held fixed,
+    ``d KL / d logits = p - q``.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, log_r):
+        log_p = torch.log_softmax(logits.float(), dim=-1)
+        log_q = log_p + log_r
+        log_z = torch.logsumexp(log_q, dim=-1, keepdim=True)
+        q = log_q.sub_(log_z).exp_()
+        kl = (q * log_r).sum(dim=-1) - log_z.squeeze(-1)
+        ctx.save_for_backward(log_p.exp_().sub_(q))  # p - q, in log_p's storage
+        ctx.logits_dtype = logits.dtype
+        return kl
+
+    @staticmethod
+    def backward(ctx, grad_kl):
+        (p_minus_q,) = ctx.saved_tensors
+        return (grad_kl.unsqueeze(-1) * p_minus_q).to(ctx.logits_dtype), None
+
+
 def guided_kl(logits: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """Per-position ``KL(q_t || p_theta,t)`` with ``q_t = softmax(stopgrad(log p_theta,t) + logsigmoid(c_t))``.
 
     The regularizer of the paper's fine-tuning objective (METHOD.md section 3): the
     desired distribution first, q built from the *current* model. Its gradient is the
     soft-label cross-entropy's (``CE(q, p) = KL(q || p) + H(q)`` with q fixed), but the
-    value returned is the KL itself. Shape [B, T].
+    value returned is the KL itself. ``logits`` and ``c`` are [..., V]; the result has
+    their leading shape (e.g. [B, T], or [N] for N selected positions). No gradient
+    flows into ``c``.
     """
-    log_p = torch.log_softmax(logits.float(), dim=-1)
-    log_q = torch.log_softmax(log_p.detach() + F.logsigmoid(c.float()), dim=-1)
-    return (log_q.exp() * (log_q - log_p)).sum(dim=-1)
+    if logits.shape != c.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and NADO logits c {tuple(c.shape)} must have the same shape")
+    return _GuidedKL.apply(logits, F.logsigmoid(c.detach().float()))

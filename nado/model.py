@@ -53,14 +53,19 @@ class NADOModel(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, hidden, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False):
-        """Logits ``c`` [B, T, V] for every position of ``hidden`` [B, T, H_base]."""
+    def forward(self, hidden, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False, positions=None):
+        """Logits ``c`` [B, T, V] for every position of ``hidden`` [B, T, H_base].
+
+        ``positions`` (bool [B, T]): only those positions' logits, [N, V] in row-major
+        order; the vocabulary-sized head is the costly part, so callers that need a few
+        positions pass them."""
         x = self.proj(hidden.to(self.proj.weight.dtype))
         out = self.body(
             inputs_embeds=x, attention_mask=attention_mask, position_ids=position_ids,
             past_key_values=past_key_values, use_cache=use_cache,
         )
-        return self.head(out.last_hidden_state), out.past_key_values
+        states = out.last_hidden_state if positions is None else out.last_hidden_state[positions]
+        return self.head(states), out.past_key_values
 
 
 def build_nado(base_config, settings) -> NADOModel:

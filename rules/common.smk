@@ -114,3 +114,9 @@ def get_cost_inputs(wildcards):
     for rule_name in ("nado_samples", "train_nado"):
         files += expand(f"benchmarks/{rule_name}/{{model}}/{{method}}/seed{{seed}}.tsv", model=MODELS, method=GUIDED, seed=SEEDS)
     return files
+
+
+def get_training_manifests(wildcards):
+    """Manifests of the fine-tuning jobs (main grid and Jigsaw): the tokens/s and peak GPU memory they measured."""
+    files = expand("results/checkpoints/{model}/{method}/seed{seed}/manifest.json", model=MODELS, method=TRAINED, seed=SEEDS)
+    return files + expand(JIGSAW_CHECKPOINT, model=MODELS, jmethod=JIGSAW_TRAINED, seed=SEEDS)

@@ -1,5 +1,6 @@
 # Data: stand-ins for the embedded profile, then the canonical training mixture and
 # evaluation prompts that every method and evaluation shares.
+from corpora.loaders import SAFENLP_TOXIGEN_URL
 
 
 rule build_embedded_data:
@@ -74,7 +75,7 @@ rule download_safenlp_prompts:
     output:
         "resources/data/safenlp/toxiGen.json",
     params:
-        url="https://raw.githubusercontent.com/microsoft/SafeNLP/main/data/toxiGen.json",
+        url=SAFENLP_TOXIGEN_URL,
     log:
         "logs/download_safenlp_prompts.log",
     conda:

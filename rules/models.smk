@@ -44,7 +44,7 @@ rule train:
         "benchmarks/train/{model}/{method}/seed{seed}.tsv"
     threads: 2
     resources:
-        gpu=1,
+        gpu=lambda wildcards: get_training_config(wildcards).get("num_processes", 1),  # one GPU per process
         mem_mb=8000,
     conda:
         "../envs/suite.yaml"

@@ -51,7 +51,8 @@ rule main_plot:
 
 rule cost_table:
     input:
-        get_cost_inputs,
+        benchmarks=get_cost_inputs,
+        manifests=get_training_manifests,  # tokens/s and peak GPU memory measured by the training jobs
     output:
         jobs=report("results/tables/cost.csv", caption="../report/cost_table.rst", category="Cost"),
         training=report("results/tables/cost_training.csv", caption="../report/cost_training.rst", category="Cost"),

@@ -49,3 +49,32 @@ def write_json(data, path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(path)
+
+
+def claim_state_dir(state_dir, settings: dict, inputs=()) -> None:
+    """Let a job resume only what the same settings began.
+
+    A training job keeps its checkpoints in ``state_dir`` (outside its declared outputs,
+    so a killed job resumes). When Snakemake reruns the job because its config, code or
+    input changed, those checkpoints belong to other settings: resuming them would
+    silently mix two runs. ``settings`` (JSON-able) and the content hash of ``inputs``
+    are written to ``state_dir/settings.json``; a folder holding different ones, or none
+    (left by an older version), is emptied first.
+    """
+    import hashlib
+    import shutil
+
+    state_dir = Path(state_dir)
+    digest = {str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in inputs}
+    claim = json.loads(json.dumps({"settings": settings, "inputs": digest}, sort_keys=True, default=str))
+    file = state_dir / "settings.json"
+    if state_dir.is_dir() and any(state_dir.iterdir()):
+        try:
+            previous = json.loads(file.read_text())
+        except (OSError, ValueError):
+            previous = None
+        if previous == claim:
+            return
+        print(f"{state_dir}: checkpoints from other settings (or an older version); starting over", flush=True)
+        shutil.rmtree(state_dir)
+    write_json(claim, file)

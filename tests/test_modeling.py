@@ -45,7 +45,9 @@ def test_missing_package_names_the_install_command():
 def test_offline_hub_model_names_the_download_command(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(ModelNotFoundError, match="huggingface-cli download huggyllama/llama-7b"):
+    with pytest.raises(ModelNotFoundError, match=r"make prefetch CONFIG=.*`hf download huggyllama/llama-7b`"):
         resolve_hub("huggyllama/llama-7b")
+    with pytest.raises(ModelNotFoundError, match=r"`hf download huggyllama/llama-7b --revision abc123`"):
+        resolve_hub("huggyllama/llama-7b", revision="abc123")
     with pytest.raises(ModelNotFoundError, match="no config.json"):
         resolve_hub("huggyllama/llama-7b", path=str(tmp_path))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nado.math import bernoulli_kl, guided_log_probs, nado_losses, token_r_logits
+from nado.math import bernoulli_kl, guided_kl, guided_log_probs, nado_losses, token_r_logits
 
 
 def test_q_is_p_times_r_renormalised():
@@ -107,3 +107,25 @@ def test_unknown_kl_direction_is_rejected():
     with pytest.raises(ValueError, match="consistency_kl"):
         nado_losses(torch.zeros(1, 3, 2), torch.zeros(1, 3, 2), torch.zeros(1, 3, dtype=torch.long),
                     torch.ones(1, 3), torch.ones(1), consistency_kl="sideways")
+
+
+def test_guided_kl_value_and_gradient_match_autograd_through_the_definition():
+    torch.manual_seed(0)
+    logits = (3 * torch.randn(5, 7, dtype=torch.float64)).requires_grad_(True)
+    c = 4 * torch.randn(5, 7, dtype=torch.float64)
+    log_p = torch.log_softmax(logits, dim=-1)
+    log_q = torch.log_softmax(log_p.detach() + F.logsigmoid(c), dim=-1)
+    reference = (log_q.exp() * (log_q - log_p)).sum(-1)
+    (grad_reference,) = torch.autograd.grad(reference.sum() * 2, logits)
+    kl = guided_kl(logits, c)
+    (grad,) = torch.autograd.grad(kl.sum() * 2, logits)
+    torch.testing.assert_close(kl.double(), reference, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(grad.double(), grad_reference, rtol=1e-5, atol=1e-7)
+    # the gradient of KL(q || p_theta) with q held fixed is p - q
+    torch.testing.assert_close(grad_reference, 2 * (log_p.exp() - log_q.exp()).detach())
+    assert (kl >= -1e-7).all()
+
+
+def test_guided_kl_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        guided_kl(torch.zeros(2, 5), torch.zeros(2, 4))

@@ -64,6 +64,17 @@ def test_save_and_load_round_trip(tmp_path):
         load_nado(tmp_path)
 
 
+def test_selected_positions_are_the_full_forward_indexed():
+    nado = NADOModel(NADOArchitecture(base_hidden_size=16, vocab_size=10, layers=1, width=8, heads=2)).eval()
+    torch.nn.init.normal_(nado.head.weight)
+    hidden, mask = torch.randn(3, 5, 16), torch.tensor([[1] * 5, [1, 1, 1, 0, 0], [1] * 4 + [0]])
+    positions = torch.tensor([[0, 1, 0, 1, 1], [1, 1, 0, 0, 0], [0, 0, 0, 1, 0]], dtype=torch.bool)
+    full, _ = nado(hidden, attention_mask=mask)
+    selected, _ = nado(hidden, attention_mask=mask, positions=positions)
+    assert selected.shape == (int(positions.sum()), 10)
+    torch.testing.assert_close(selected, full[positions])
+
+
 VOCAB, FORBIDDEN = 12, set(range(6))  # oracle: the continuation contains no token < 6
 
 

@@ -59,9 +59,47 @@ def test_adaptive_weight_is_zero_on_general_rows(tiny):
     lm_only = model(input_ids=general["input_ids"], attention_mask=general["attention_mask"], labels=general["labels"]).loss
     loss, logs = adaptive.compute_loss(model, general)
     torch.testing.assert_close(loss, lm_only)  # weight 0: the regularizer vanishes
-    assert logs["kl"] > 0  # ... though the KL itself is there, and logged
-    loss_plain, _ = plain.compute_loss(model, general)
+    assert "kl" not in logs  # ... and is not even evaluated: no position is regularized
+    loss_plain, logs_plain = plain.compute_loss(model, general)
     assert loss_plain > lm_only + 1e-4
+    assert logs_plain["kl"] > 0
+
+
+def _dense_reference(method, model, batch):
+    """The objective written out over every position: LM loss + sum w_b KL_bt [t predicts] / #predicting."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+                output_hidden_states=True)
+    c, _ = method.active_nado(out.hidden_states[-1].detach(), attention_mask=batch["attention_mask"])
+    log_p = torch.log_softmax(out.logits, dim=-1)
+    log_q = torch.log_softmax(log_p.detach() + torch.nn.functional.logsigmoid(c), dim=-1)
+    kl = (log_q.exp() * (log_q - log_p)).sum(-1)  # [B, T]
+    predicts = torch.zeros_like(kl)
+    predicts[:, :-1] = (batch["labels"][:, 1:] != -100).float()
+    weights = method.example_weights(batch["domain"])[:, None]
+    return out.loss + (weights * kl * predicts).sum() / predicts.sum()
+
+
+@pytest.mark.parametrize("name", ["regularized", "regularized_adaptive"])
+def test_loss_on_covered_positions_equals_the_dense_objective(tiny, name):
+    """Evaluating the KL only where it counts changes neither the loss nor its gradient."""
+    model, tokenizer = tiny
+    method = methods.build_method(name, {"kl_weight": 1.5})
+    torch.manual_seed(1)
+    method.active_nado = build_nado(model.config, NADOSettings(layers=1, width=32, heads=2))
+    torch.nn.init.normal_(method.active_nado.head.weight, std=1.0)
+    batch = _batch(tokenizer, ROWS[:4])  # both domains, different lengths: padding in every row but one
+    assert (batch["labels"] == -100).any()
+    grads = []
+    for loss_fn in (method.compute_loss, lambda m, b: (_dense_reference(method, m, b), None)):
+        model.zero_grad()
+        loss, _ = loss_fn(model, batch)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (fast, fast_grads), (dense, dense_grads) = grads
+    torch.testing.assert_close(fast, dense, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fast_grads, dense_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    model.zero_grad()
 
 
 class _ZeroNADO(Regularized):

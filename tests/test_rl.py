@@ -115,6 +115,9 @@ def test_rl_trains_the_sft_model_on_continuation_rewards(tiny_model_dir, tmp_pat
     assert log["rl_log"][0]["kl"] == pytest.approx(0.0, abs=1e-6)  # the policy starts at the reference
     assert summary["mean_reward_first"] == pytest.approx(log["rl_log"][0]["reward"])
     assert log["sft"]["steps"] == 2 and log["config"]["kl_beta"] == 0.05
+    # the job's throughput covers both phases (phase 2's tokens: prompts + sampled continuations)
+    assert log["train_tokens"] > 0 and summary["train_tokens"] == log["sft"]["train_tokens"] + log["train_tokens"]
+    assert summary["train_wall_s"] == pytest.approx(log["sft"]["train_wall_s"] + log["train_wall_s"])
 
 
 def test_policy_gradient_raises_the_probability_of_a_rewarded_token(tiny_model_dir, tmp_path):

@@ -140,3 +140,16 @@ def test_across_seed_intervals_stay_within_0_and_100(tmp_path):
     row = table.iloc[0]
     assert (row["mmlu_5shot"], row["mmlu_5shot_ci_low"], row["mmlu_5shot_ci_high"]) == (98.0, 93.03, 100.0)
     assert (row["toxicity_seed_ci_low"], row["toxicity_seed_ci_high"]) == (0.0, 0.0)
+
+
+def test_plot_labels_share_coinciding_points_and_alternate_when_crowded():
+    from evaluation.plots import _point_labels
+
+    labels = _point_labels([0, 0, 7.5, 9.0, 22.0, 0], [50, 50, 47.5, 47.5, 47.5, 45], ["base", "nado", "reg", "adaptive", "sft", "filtering"])
+    assert labels == [
+        ((0.0, 45.0), "filtering", True),
+        ((0.0, 50.0), "base, nado", True),
+        ((7.5, 47.5), "reg", True),
+        ((9.0, 47.5), "adaptive", False),  # 1.5 of a 22-wide axis from reg: below it
+        ((22.0, 47.5), "sft", True),
+    ]
