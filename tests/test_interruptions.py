@@ -84,8 +84,9 @@ class Workflow:
         for lock in locks:
             lock.unlink()
 
-    def kill_when(self, process: subprocess.Popen, ready, what: str, timeout_s: float = 600):
-        """SIGKILL the whole process group as soon as ``ready()``; skip if the job ended first."""
+    def kill_when(self, process: subprocess.Popen, ready, what: str, timeout_s: float = 3600):
+        """SIGKILL the whole process group as soon as ``ready()``; skip if the job ended first.
+        ``timeout_s`` only catches a hung job: on a busy machine a job gets little CPU."""
         deadline = time.monotonic() + timeout_s
         while not ready():
             if process.poll() is not None:
