@@ -164,3 +164,27 @@ def extract_kaggle_archive(archive, out_dir) -> list[Path]:
             tmp.replace(out_dir / name)
             written.append(out_dir / name)
     return written
+
+
+def download_kaggle_jigsaw(out_dir) -> list[Path]:
+    """The competition's files into ``out_dir`` with the ``kaggle`` CLI (it needs a Kaggle
+    account that accepted the competition's rules); a ``RuntimeError`` that says how to do it
+    by hand when the CLI is missing or the download fails."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    out_dir = Path(out_dir)
+    instructions = (
+        f"Download the Kaggle competition data (it needs a Kaggle account that accepted the competition's rules): "
+        f"`kaggle competitions download -c {KAGGLE_COMPETITION}`, then unzip train.csv, test.csv and "
+        f"test_labels.csv into {out_dir}/ and rerun."
+    )
+    if shutil.which("kaggle") is None:
+        raise RuntimeError(f"the `kaggle` command is not installed (pip install kaggle). {instructions}")
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(["kaggle", "competitions", "download", "-c", KAGGLE_COMPETITION, "-p", tmp])
+        archives = sorted(Path(tmp).glob("*.zip"))
+        if done.returncode != 0 or not archives:
+            raise RuntimeError(f"`kaggle competitions download` failed (exit {done.returncode}). {instructions}")
+        return extract_kaggle_archive(archives[0], out_dir)

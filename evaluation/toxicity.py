@@ -201,10 +201,6 @@ def _classifier_logits(model, tokenizer, texts: list[str], max_length: int, devi
         return model(**encoded.to(device)).logits.float().cpu()
 
 
-def _download_hint(repo_id: str, local_dir=None) -> str:
-    return fetch_hint(repo_id, local_dir=local_dir)
-
-
 @register_scorer("detoxify")
 class DetoxifyScorer(ToxicityScorer):
     """Detoxify (Hanu & Unitary 2020) from a local checkpoint; score = its
@@ -277,7 +273,7 @@ class DetoxifyScorer(ToxicityScorer):
             raise ScorerNotAvailable(
                 f"toxicity scorer '{self.name}': the config and tokenizer of its base model "
                 f"'{base_model}' could not be loaded{' from ' + str(config_path) if config_path else ''}: "
-                f"{_download_hint(base_model, 'DIR')}, and set `huggingface_config_path: DIR` "
+                f"{fetch_hint(base_model, local_dir='DIR')}, and set `huggingface_config_path: DIR` "
                 f"in the detoxify scorer config."
             ) from err
         # Detoxify renames "toxic" (Jigsaw 2018 label) to "toxicity"; accept both.
@@ -327,7 +323,7 @@ class HFClassifierScorer(ToxicityScorer):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if path and not Path(path).is_dir():
-            hint = f" To fetch it: {_download_hint(hub_id, path)}." if hub_id else ""
+            hint = f" To fetch it: {fetch_hint(hub_id, local_dir=path)}." if hub_id else ""
             raise ScorerNotAvailable(f"toxicity scorer '{self.name}': path '{path}' is not a folder.{hint}")
         source = str(path) if path else hub_id
         try:
@@ -340,7 +336,7 @@ class HFClassifierScorer(ToxicityScorer):
             raise ScorerNotAvailable(
                 f"toxicity scorer '{self.name}': model '{hub_id}' is not in the local Hugging Face "
                 f"cache{' and HF_HUB_OFFLINE=1' if offline else ' and could not be downloaded'}: "
-                f"{_download_hint(hub_id)}; or set `path` in the scorer "
+                f"{fetch_hint(hub_id)}; or set `path` in the scorer "
                 f"config to a local copy"
             ) from err
         if tokenizer.pad_token is None and tokenizer.eos_token is not None:

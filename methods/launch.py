@@ -17,12 +17,11 @@ from pathlib import Path
 def main(job_file: str) -> None:
     import methods
     from methods._trainer import TrainingConfig
+    from scripts._common import read_jsonl
 
     job = json.loads(Path(job_file).read_text())
     method = methods.build_method(job["method"], job["entry"])
-    with open(job["data"]) as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    summary = method.fine_tune(job["base_path"], method.prepare_data(rows), TrainingConfig.from_dict(job["training"]),
+    summary = method.fine_tune(job["base_path"], method.prepare_data(read_jsonl(job["data"])), TrainingConfig.from_dict(job["training"]),
                                job["model_dir"], job["state_dir"], job["seed"], scorer=job["scorer"])
     if int(os.environ.get("RANK", "0")) == 0:
         tmp = Path(job["summary"] + ".tmp")

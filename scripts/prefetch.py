@@ -42,8 +42,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python scripts/prefetch.py`
     sys.path.insert(0, str(REPO))
 
-from corpora.jigsaw import KAGGLE_COMPETITION  # noqa: E402
-from corpora.loaders import JIGSAW_FILES, SAFENLP_TOXIGEN_URL, WHERE_TO_GET  # noqa: E402
+from corpora.jigsaw import KAGGLE_COMPETITION, download_kaggle_jigsaw  # noqa: E402
+from corpora.loaders import JIGSAW_FILES, SAFENLP_TOXIGEN_URL  # noqa: E402
 from modeling.hub import hf_download_command, hub_allow_patterns  # noqa: E402
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
@@ -372,23 +372,9 @@ def _task_manager():
 
 
 def _fetch_kaggle(folder: Path) -> int:
-    import shutil
-    import subprocess
-    import tempfile
-
-    from corpora.jigsaw import extract_kaggle_archive
-
     files = [folder / name for name in JIGSAW_FILES]
     if not all(file.is_file() for file in files):
-        instructions = f"{WHERE_TO_GET['jigsaw']}, into {folder}/"
-        if shutil.which("kaggle") is None:
-            raise RuntimeError(f"the `kaggle` command is not installed (pip install kaggle); {instructions}")
-        with tempfile.TemporaryDirectory() as tmp:
-            done = subprocess.run(["kaggle", "competitions", "download", "-c", KAGGLE_COMPETITION, "-p", tmp])
-            archives = sorted(Path(tmp).glob("*.zip"))
-            if done.returncode != 0 or not archives:
-                raise RuntimeError(f"`kaggle competitions download` failed (exit {done.returncode}); {instructions}")
-            extract_kaggle_archive(archives[0], folder)
+        download_kaggle_jigsaw(folder)
     return sum(_size(file) for file in files)
 
 
