@@ -57,9 +57,16 @@ def filter_top_k(logits, top_k: int):
 def sample_batch(
     model, tokenizer, prompts: list[str], *, max_new_tokens: int, temperature: float, top_p: float = 1.0,
     top_k: int = 0, generator=None, guide: TokenGuide | None = None, return_ids: bool = False,
+    hidden_out: list | None = None,
 ) -> list:
     """Continue each prompt; ``temperature == 0`` is greedy. Returns the new text only,
-    or with ``return_ids`` pairs ``(text, token ids up to and including EOS)``."""
+    or with ``return_ids`` pairs ``(text, token ids up to and including EOS)``.
+
+    ``hidden_out``: a list to which each row's last-layer hidden states [P + n - 1, H]
+    are appended (on the CPU): those the loop computed for the prompt's P tokens and the
+    first n - 1 of the n returned ids, i.e. of every position that predicts a token of
+    prompt + continuation. NADO training reads exactly these, so it needs no second
+    forward pass over the samples (nado/train.py ``BaseOutputCache``)."""
     import torch
 
     device = next(model.parameters()).device
@@ -69,7 +76,7 @@ def sample_batch(
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     eos_ids = _eos_ids(tokenizer, model)
     finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
-    new_tokens = []
+    new_tokens, fed_hidden = [], []
     past = None
     if guide is not None:
         guide.reset(len(prompts))
@@ -78,9 +85,11 @@ def sample_batch(
         for _ in range(max_new_tokens):
             out = model(
                 input_ids=step_ids, attention_mask=attention_mask, position_ids=position_ids,
-                past_key_values=past, use_cache=True, output_hidden_states=guide is not None,
+                past_key_values=past, use_cache=True, output_hidden_states=guide is not None or hidden_out is not None,
             )
             past = out.past_key_values
+            if hidden_out is not None:
+                fed_hidden.append(out.hidden_states[-1])
             log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
             if guide is not None:
                 log_r = guide(out.hidden_states[-1], attention_mask, position_ids)
@@ -105,6 +114,12 @@ def sample_batch(
         cut = next((i for i, t in enumerate(row) if t in stops), len(row))
         text = tokenizer.decode(row[:cut], skip_special_tokens=True)
         results.append((text, row[: cut + 1]) if return_ids else text)
+    if hidden_out is not None:
+        prompt_lens, width = batch["attention_mask"].sum(-1).tolist(), input_ids.shape[1]
+        later = torch.cat(fed_hidden[1:], dim=1) if len(fed_hidden) > 1 else fed_hidden[0][:, :0]
+        for b, row in enumerate(generated):
+            n = next((i for i, t in enumerate(row) if t in stops), len(row) - 1) + 1
+            hidden_out.append(torch.cat([fed_hidden[0][b, width - prompt_lens[b]:], later[b, : n - 1]]).cpu())
     return results
 
 
@@ -125,6 +140,7 @@ def generate_to_file(
     model, tokenizer, items: list[dict], out_file: str | os.PathLike, *, batch_size: int, seed: int,
     max_new_tokens: int, temperature: float, top_p: float = 1.0, top_k: int = 0,
     guide: TokenGuide | None = None, progress: bool = True, keep_token_ids: bool = False,
+    hidden_out: dict | None = None,
 ) -> Path:
     """Continue ``items`` (dicts with ``prompt`` and an ``id``) into a JSONL file.
 
@@ -132,6 +148,10 @@ def generate_to_file(
     interruption skips the finished batches, and each batch has its own random seed,
     so a resumed run writes exactly what an uninterrupted one would. The output file
     appears (by rename) only when every item is done.
+
+    ``hidden_out``: a dict that receives, keyed by item index, the hidden states
+    ``sample_batch`` returns with ``hidden_out`` (items of batches sampled by this call
+    only: those of a resumed partial file are not known).
     """
     import torch
     from tqdm.auto import tqdm
@@ -146,11 +166,14 @@ def generate_to_file(
             if (index + 1) * batch_size <= done:
                 continue
             generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed * 1_000_003 + index)
+            hidden = [] if hidden_out is not None else None
             outputs = sample_batch(
                 model, tokenizer, [item["prompt"] for item in chunk], max_new_tokens=max_new_tokens,
                 temperature=temperature, top_p=top_p, top_k=top_k, generator=generator, guide=guide,
-                return_ids=True,
+                return_ids=True, hidden_out=hidden,
             )
+            if hidden is not None:
+                hidden_out.update(enumerate(hidden, start=index * batch_size))
             for item, (text, ids) in zip(chunk, outputs):
                 row = {**item, "continuation": text}
                 if keep_token_ids:

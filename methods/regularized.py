@@ -153,6 +153,7 @@ def _make_schedule_class():
             self.steps_per_update = 1
             self.worker = None  # background thread training `pending` on `nado_device`
             self.nado_device = self._pick_nado_device(method.config.parallel_device)
+            self.scorer = None  # the oracle that labels samples, built on first use
 
         @staticmethod
         def _pick_nado_device(requested):
@@ -241,17 +242,20 @@ def _make_schedule_class():
             samples = folder / "samples.unlabelled.jsonl"
             was_training = model.training
             model.eval()
+            hidden = {}  # the sampler's hidden states, reused by the cache (none for samples of an earlier run)
             if not samples.exists():
                 prompts = nado_prompts(ctx.rows, settings.n_prompts, seed, settings.prompt_max_words, settings.prompt_domains)
                 print(f"iteration {iteration} (step {step}): sampling {len(prompts)} x {settings.samples_per_prompt}", flush=True)
-                sample_continuations(model, ctx.tokenizer, prompts, settings, seed, samples, progress=False)
-            rows = label_samples(read_jsonl(samples), build_scorer(ctx.scorer), settings.label_threshold)
+                sample_continuations(model, ctx.tokenizer, prompts, settings, seed, samples, progress=False, hidden_out=hidden)
+            if self.scorer is None:
+                self.scorer = build_scorer(ctx.scorer)
+            rows = label_samples(read_jsonl(samples), self.scorer, settings.label_threshold)
             model_device = next(model.parameters()).device
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 nado = build_nado(model.config, settings).to(device or model_device)
             examples = build_examples(ctx.tokenizer, rows)
-            cache = BaseOutputCache(model, examples, ctx.tokenizer.pad_token_id, settings.batch_size)
+            cache = BaseOutputCache(model, examples, ctx.tokenizer.pad_token_id, settings.batch_size, known_hidden=hidden)
             trainer = NADOTrainer(nado, model, examples, settings, seed, ctx.tokenizer.pad_token_id,
                                   cache=cache.to(device or model_device))
             trainer.mean_label = sum(row["label"] for row in rows) / len(rows)

@@ -25,6 +25,17 @@ def token_r_logits(c: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
     return c[:, :-1, :].gather(-1, input_ids[:, 1:, None]).squeeze(-1)
 
 
+def consistency_positions(continuation_mask: torch.Tensor) -> torch.Tensor:
+    """bool [B, T]: the positions t (1 <= t <= T-2) where ``E_t`` pairs with ``R_t``.
+
+    Both y_t and y_{t+1} are continuation tokens there; the consistency term reads the
+    vocabulary-wide ``c_t`` and ``log p_t`` at these positions only."""
+    mask = continuation_mask.bool()
+    pairs = torch.zeros_like(mask)
+    pairs[:, 1:-1] = mask[:, 1:-1] & mask[:, 2:]
+    return pairs
+
+
 def nado_losses(
     c: torch.Tensor,
     base_log_p: torch.Tensor,
@@ -34,7 +45,7 @@ def nado_losses(
     consistency_weight: float = 1.0,
     consistency_kl: str = "expected_to_token",
 ) -> dict[str, torch.Tensor]:
-    """The NADO objective for a batch.
+    """The NADO objective for a batch, from dense tensors.
 
     - ``c``: auxiliary logits [B, T, V]; ``base_log_p``: the base LM's log-probs [B, T, V]
       (``base_log_p[:, t]`` is p(. | y_<=t)); ``input_ids`` [B, T];
@@ -48,24 +59,41 @@ def nado_losses(
     and ``E_t = sum_v p(v | y_<=t) sigmoid(c_t[v])`` (the consistency identity
     ``R(y_<=t) = E_p[R(y_<=t, v)]``). Both are means over their positions.
     """
+    r_logit = F.pad(token_r_logits(c, input_ids), (1, 0))  # [B, T]: column t is R_t's logit, t >= 1
+    pairs = consistency_positions(continuation_mask)
+    return nado_objective(r_logit, continuation_mask, labels, c[pairs], base_log_p[pairs],
+                          consistency_weight, consistency_kl)
+
+
+def nado_objective(r_logit: torch.Tensor, continuation_mask: torch.Tensor, labels: torch.Tensor, c_pairs: torch.Tensor,
+                   log_p_pairs: torch.Tensor, consistency_weight: float = 1.0,
+                   consistency_kl: str = "expected_to_token") -> dict[str, torch.Tensor]:
+    """``nado_losses`` from the parts it reads, so a caller computes only those.
+
+    - ``r_logit`` [B, T]: ``c_{t-1}[y_t]`` in column t (column 0 is not read);
+    - ``c_pairs``, ``log_p_pairs`` [N, V]: ``c_t`` and ``log p_t`` at
+      ``consistency_positions(continuation_mask)``, in row-major order.
+
+    The vocabulary-wide work is then N x V, with N the consistency positions, instead of
+    B x T x V (prompt and padding positions are most of T).
+    """
     if consistency_kl not in ("expected_to_token", "token_to_expected"):
         raise ValueError(f"consistency_kl must be expected_to_token or token_to_expected, got {consistency_kl!r}")
-    r_logit = token_r_logits(c, input_ids)  # [B, T-1], for tokens y_1..y_{T-1}
-    token_mask = continuation_mask[:, 1:].to(r_logit.dtype)
+    tokens = continuation_mask.bool().clone()
+    tokens[:, 0] = False  # y_0 has no R: nothing precedes it
+    pairs = consistency_positions(continuation_mask)
     target = labels.to(r_logit.dtype)[:, None].expand_as(r_logit)
-    bce = F.binary_cross_entropy_with_logits(r_logit, target, reduction="none")
-    bce = (bce * token_mask).sum() / token_mask.sum().clamp(min=1)
+    bce = F.binary_cross_entropy_with_logits(r_logit[tokens], target[tokens], reduction="sum") / tokens.sum().clamp(min=1)
 
-    # E_t for t = 1..T-2 pairs with R_t of token y_t; a next continuation token must exist.
-    log_e = torch.logsumexp(base_log_p[:, 1:-1] + F.logsigmoid(c[:, 1:-1]), dim=-1)  # [B, T-2]
-    log1m_e = torch.logsumexp(base_log_p[:, 1:-1] + F.logsigmoid(-c[:, 1:-1]), dim=-1)
-    log_r, log1m_r = F.logsigmoid(r_logit[:, :-1]), F.logsigmoid(-r_logit[:, :-1])
-    pair_mask = (continuation_mask[:, 1:-1] * continuation_mask[:, 2:]).to(r_logit.dtype)
+    log_e = torch.logsumexp(log_p_pairs + F.logsigmoid(c_pairs), dim=-1)  # [N]
+    log1m_e = torch.logsumexp(log_p_pairs + F.logsigmoid(-c_pairs), dim=-1)
+    r_pairs = r_logit[pairs]
+    log_r, log1m_r = F.logsigmoid(r_pairs), F.logsigmoid(-r_pairs)
     if consistency_kl == "expected_to_token":
         kl = bernoulli_kl(log_e, log1m_e, log_r, log1m_r)
     else:
         kl = bernoulli_kl(log_r, log1m_r, log_e, log1m_e)
-    consistency = (kl * pair_mask).sum() / pair_mask.sum().clamp(min=1)
+    consistency = kl.sum() / pairs.sum().clamp(min=1)
     return {"loss": bce + consistency_weight * consistency, "bce": bce, "consistency": consistency}
 
 

@@ -59,13 +59,22 @@ class NADOModel(nn.Module):
         ``positions`` (bool [B, T]): only those positions' logits, [N, V] in row-major
         order; the vocabulary-sized head is the costly part, so callers that need a few
         positions pass them."""
+        states, past = self.states(hidden, attention_mask, position_ids, past_key_values, use_cache)
+        return self.head(states if positions is None else states[positions]), past
+
+    def states(self, hidden, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False):
+        """The layer stack's output [B, T, width] (the head's input), and the KV cache."""
         x = self.proj(hidden.to(self.proj.weight.dtype))
         out = self.body(
             inputs_embeds=x, attention_mask=attention_mask, position_ids=position_ids,
             past_key_values=past_key_values, use_cache=use_cache,
         )
-        states = out.last_hidden_state if positions is None else out.last_hidden_state[positions]
-        return self.head(states), out.past_key_values
+        return out.last_hidden_state, out.past_key_values
+
+    def token_logits(self, states, token_ids):
+        """``c[..., token_ids]``: one vocabulary entry of the head per position, without
+        the vocabulary-wide product (``states`` [..., width], ``token_ids`` [...])."""
+        return (states * self.head.weight[token_ids]).sum(-1) + self.head.bias[token_ids]
 
 
 def build_nado(base_config, settings) -> NADOModel:

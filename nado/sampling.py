@@ -29,15 +29,19 @@ def nado_prompts(rows: list[dict], n_prompts: int, seed: int, max_words: int = 2
     return prompts
 
 
-def sample_continuations(model, tokenizer, prompts: list[dict], settings, seed: int, out_file, progress=True):
-    """Ancestral samples of ``model`` for each prompt, with token ids, to ``out_file``."""
+def sample_continuations(model, tokenizer, prompts: list[dict], settings, seed: int, out_file, progress=True,
+                         hidden_out: dict | None = None):
+    """Ancestral samples of ``model`` for each prompt, with token ids, to ``out_file``.
+
+    ``hidden_out``: receives the model's last hidden states per sample (by row index of
+    ``out_file``), for a ``BaseOutputCache`` of the same model."""
     from evaluation.generate import generate_to_file
 
     items = [{**prompt, "sample": k} for prompt in prompts for k in range(settings.samples_per_prompt)]
     return generate_to_file(
         model, tokenizer, items, out_file, batch_size=settings.sample_batch_size, seed=seed,
         max_new_tokens=settings.max_new_tokens, temperature=settings.temperature, top_p=settings.top_p,
-        top_k=settings.top_k, keep_token_ids=True, progress=progress,
+        top_k=settings.top_k, keep_token_ids=True, progress=progress, hidden_out=hidden_out,
     )
 
 

@@ -15,19 +15,22 @@ import os
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-from nado.math import nado_losses
+from nado.math import consistency_positions, nado_objective
 
 
 def build_examples(tokenizer, rows: list[dict]) -> list[dict]:
-    """Token ids of prompt + sampled continuation, the prompt length, and the label."""
+    """Token ids of prompt + sampled continuation, the prompt length, the label, and the
+    row's index in ``rows`` (rows with an empty continuation are left out)."""
     examples = []
-    for row in rows:
+    for index, row in enumerate(rows):
         prompt_ids = tokenizer(row["prompt"])["input_ids"]
         continuation = row["continuation_ids"]
         if not continuation:
             continue
-        examples.append({"input_ids": prompt_ids + continuation, "prompt_len": len(prompt_ids), "label": float(row["label"])})
+        examples.append({"input_ids": prompt_ids + continuation, "prompt_len": len(prompt_ids),
+                         "label": float(row["label"]), "row": index})
     return examples
 
 
@@ -53,30 +56,55 @@ def base_outputs(base_model, batch):
 class BaseOutputCache:
     """The frozen base model's last hidden states per example, and its output layer.
 
-    ``log p = log_softmax(head(hidden))``: checked against the model's own logits when
-    the cache is built, so an architecture whose last hidden state is not the output
-    layer's input fails loudly instead of training on a wrong ``p``.
+    Only positions 0..L-2 of an example of length L are kept: those that predict one of
+    its tokens (the last position's state would predict the token after the sample, and
+    no loss reads it). ``log p = log_softmax(head(hidden))``.
+
+    ``known_hidden`` (row index -> [L-1, H]) takes states the sampler computed already
+    (``sample_continuations(hidden_out=...)``, the same model), so only the examples
+    without them cost a forward pass. Either way one example is run through the model
+    and checked: its head must reproduce the logits, so an architecture whose last
+    hidden state is not the output layer's input fails loudly instead of training on a
+    wrong ``p``, and reused states must equal the recomputed ones.
     """
 
-    def __init__(self, base_model, examples: list[dict], pad_token_id: int, batch_size: int = 16):
+    def __init__(self, base_model, examples: list[dict], pad_token_id: int, batch_size: int = 16,
+                 known_hidden: dict | None = None):
         import copy
 
         self.device = next(base_model.parameters()).device
         self.head = copy.deepcopy(base_model.get_output_embeddings()).requires_grad_(False)
-        self.hidden: list[torch.Tensor] = []
-        for start in range(0, len(examples), batch_size):
-            chunk = examples[start:start + batch_size]
-            batch = collate(chunk, pad_token_id, self.device)
-            with torch.no_grad():
-                out = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
-                hidden = out.hidden_states[-1]
-                if start == 0:
-                    self._check(hidden, out.logits, batch["attention_mask"])
-            for row, example in zip(hidden, chunk):
-                self.hidden.append(row[: len(example["input_ids"])].cpu())
+        known_hidden = known_hidden or {}
+        self.hidden: list[torch.Tensor | None] = []
+        for example in examples:
+            hidden = known_hidden.get(example.get("row"))
+            fits = hidden is not None and hidden.shape[0] == len(example["input_ids"]) - 1
+            self.hidden.append(hidden.cpu() if fits else None)
+        missing = [i for i, hidden in enumerate(self.hidden) if hidden is None]
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start:start + batch_size]
+            for i, hidden in zip(chunk, self._forward(base_model, [examples[i] for i in chunk], pad_token_id,
+                                                      check=start == 0)):
+                self.hidden[i] = hidden
+        if examples and not missing:  # every state was reused: check them against a forward pass
+            (fresh,) = self._forward(base_model, examples[:1], pad_token_id, check=True)
+            scale = fresh.abs().max().item()
+            if not torch.allclose(self.hidden[0].float(), fresh.float(), rtol=1e-3, atol=1e-3 * scale):
+                raise RuntimeError("the sampler's hidden states differ from the model's forward pass "
+                                   f"(max abs diff {(self.hidden[0].float() - fresh.float()).abs().max().item():.3g})")
+
+    def _forward(self, base_model, examples: list[dict], pad_token_id: int, check: bool) -> list[torch.Tensor]:
+        batch = collate(examples, pad_token_id, self.device)
+        with torch.no_grad():
+            out = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+        hidden = out.hidden_states[-1]
+        if check:
+            self._check(hidden, out.logits, batch["attention_mask"])
+        return [row[: len(example["input_ids"]) - 1].cpu() for row, example in zip(hidden, examples)]
 
     def _check(self, hidden, logits, mask):
-        mine = self.head(hidden).float()[mask.bool()]
+        with torch.no_grad():
+            mine = self.head(hidden).float()[mask.bool()]
         theirs = logits.float()[mask.bool()]
         if not torch.allclose(mine, theirs, rtol=1e-3, atol=1e-3 * theirs.abs().max().item()):
             raise RuntimeError("the base model's last hidden state is not its output layer's input "
@@ -88,16 +116,18 @@ class BaseOutputCache:
         self.head = self.head.to(device)
         return self
 
-    def outputs(self, indices: list[int], width: int):
-        """(hidden [B, width, H], log p [B, width, V]) for examples ``indices``, right-padded."""
+    def hidden_batch(self, indices: list[int], width: int) -> torch.Tensor:
+        """Hidden states [B, width, H] of examples ``indices``, right-padded with zeros."""
         rows = [self.hidden[i] for i in indices]
         hidden = rows[0].new_zeros((len(rows), width, rows[0].shape[-1]))
         for b, row in enumerate(rows):
             hidden[b, : len(row)] = row
-        hidden = hidden.to(self.device)
+        return hidden.to(self.device)
+
+    def log_p(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The base model's ``log p`` [..., V] at the given hidden states."""
         with torch.no_grad():
-            log_p = torch.log_softmax(self.head(hidden).float(), dim=-1)
-        return hidden, log_p
+            return torch.log_softmax(self.head(hidden).float(), dim=-1)
 
 
 class NADOTrainer:
@@ -133,10 +163,7 @@ class NADOTrainer:
         self.nado.train()
         indices = self._batch_indices(self.step_index)
         batch = collate([self.examples[i] for i in indices], self.pad_token_id, self.device)
-        hidden, log_p = self.cache.outputs(indices, batch["input_ids"].shape[1])
-        c, _ = self.nado(hidden, attention_mask=batch["attention_mask"])
-        losses = nado_losses(c.float(), log_p, batch["input_ids"], batch["continuation_mask"], batch["labels"],
-                             self.settings.consistency_weight, self.settings.consistency_kl)
+        losses = self.losses(batch, self.cache.hidden_batch(indices, batch["input_ids"].shape[1]))
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.nado.parameters(), self.settings.max_grad_norm)
@@ -145,6 +172,21 @@ class NADOTrainer:
         record = {"step": self.step_index, **{k: float(v.detach()) for k, v in losses.items()}}
         self.history.append(record)
         return record
+
+    def losses(self, batch: dict, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``nado_losses`` of the batch, with vocabulary-wide work only where it is read.
+
+        The R of each taken token needs one row of the NADO's head per position
+        (``token_logits``); the full ``c_t`` and the base model's ``log p_t`` are needed
+        only at the consistency positions. Equal to ``nado_losses`` on the dense
+        ``c`` and ``log p`` (tests/test_nado_model.py)."""
+        ids, mask = batch["input_ids"], batch["continuation_mask"]
+        states, _ = self.nado.states(hidden, attention_mask=batch["attention_mask"])
+        r_logit = F.pad(self.nado.token_logits(states[:, :-1], ids[:, 1:]).float(), (1, 0))
+        pairs = consistency_positions(mask)
+        return nado_objective(r_logit, mask, batch["labels"], self.nado.head(states[pairs]).float(),
+                              self.cache.log_p(hidden[pairs]), self.settings.consistency_weight,
+                              self.settings.consistency_kl)
 
     def fit(self, state_dir: str | os.PathLike | None = None, progress: bool = True) -> list[dict]:
         from tqdm.auto import tqdm

@@ -78,3 +78,19 @@ def claim_state_dir(state_dir, settings: dict, inputs=()) -> None:
         print(f"{state_dir}: checkpoints from other settings (or an older version); starting over", flush=True)
         shutil.rmtree(state_dir)
     write_json(claim, file)
+
+
+def retire_state_dir(state_dir) -> None:
+    """Remove a finished job's checkpoints (call once its outputs are written).
+
+    They served only to resume this job; kept, a later rerun forced for a code change
+    (same settings, so ``claim_state_dir`` keeps them) would resume the finished run's
+    last checkpoint and return the old model. They are also the largest files a run
+    leaves (weights and optimizer states).
+    """
+    import shutil
+
+    state_dir = Path(state_dir)
+    if state_dir.is_dir():
+        shutil.rmtree(state_dir)
+        print(f"{state_dir}: the job is done; its checkpoints are removed", flush=True)

@@ -246,23 +246,31 @@ class Estimator:
         activations = kv + 34 * sequence * batch * arch.hidden + logits
         return P * dtype_bytes, 0.0, activations, self.compute_seconds(2 * P * tokens, fp32=dtype_bytes == FP32)
 
-    def nado_round(self, arch: Arch, settings: dict) -> dict:
+    def nado_round(self, arch: Arch, settings: dict, states_from_sampler: bool = False) -> dict:
         """One NADO round: sample n_prompts x samples_per_prompt continuations of the LM, label them,
         cache the LM's last hidden states, train the NADO (fp32) for ``epochs``. The nado method's
-        nado_samples + train_nado jobs, or one round inside a regularized run."""
+        nado_samples + train_nado jobs, or one round inside a regularized run, which keeps the hidden
+        states its sampler computed (``states_from_sampler``: no second forward over the samples).
+        The NADO's layers read every position; its vocabulary head, ``log p`` and the consistency
+        term only the continuation (nado/train.py ``NADOTrainer.losses``)."""
         n = settings["n_prompts"] * settings["samples_per_prompt"]
-        sequence = PROMPT_TOKENS + settings["max_new_tokens"]
+        new_tokens = settings["max_new_tokens"]
+        sequence = PROMPT_TOKENS + new_tokens
         Pn = nado_param_count(arch, settings["layers"], settings["width"])
+        head = settings["width"] * arch.vocab + arch.vocab
         b = settings["batch_size"]
         round_ = {
             "params": Pn,
-            "sample": self.generate(arch, n, settings["max_new_tokens"], settings["sample_batch_size"]),
-            "label_s": self.score_texts(n, settings["max_new_tokens"])[3],
-            "cache_s": self.compute_seconds(2 * param_count(arch) * n * sequence),
-            "train_s": self.compute_seconds(6 * Pn * n * sequence * settings["epochs"], fp32=True),
+            "sample": self.generate(arch, n, new_tokens, settings["sample_batch_size"]),
+            "label_s": self.score_texts(n, new_tokens)[3],
+            "cache_s": 0.0 if states_from_sampler else self.compute_seconds(2 * param_count(arch) * n * sequence),
+            "train_s": self.compute_seconds(6 * ((Pn - head) * sequence + head * new_tokens) * n * settings["epochs"]
+                                            + 2 * arch.hidden * arch.vocab * n * new_tokens * settings["epochs"],
+                                            fp32=True),
             "grads_adam": Pn * (FP32 + 2 * FP32),  # fp32 gradients and AdamW states
-            # log p, c and their gradients over the vocabulary (fp32), and the NADO layers' activations
-            "activations": b * sequence * arch.vocab * FP32 * 4 + 34 * sequence * b * settings["width"] * 2 * settings["layers"],
+            # log p, c and their gradients over the vocabulary (fp32) at continuation positions, and the
+            # NADO layers' activations
+            "activations": b * new_tokens * arch.vocab * FP32 * 4 + 34 * sequence * b * settings["width"] * 2 * settings["layers"],
         }
         round_["seconds"] = round_["sample"][3] + round_["label_s"] + round_["cache_s"] + round_["train_s"]
         return round_
@@ -333,7 +341,7 @@ class Estimator:
         rounds, the active NADO's forward and the KL over the vocabulary at every step."""
         parts = list(self.train(arch, self.training["max_steps"], lora, vocab_logits=vocab_logits))
         if regularized:
-            round_ = self.nado_round(arch, {**NADO_DEFAULTS, **regularized.get("nado", {})})
+            round_ = self.nado_round(arch, {**NADO_DEFAULTS, **regularized.get("nado", {})}, states_from_sampler=True)
             Pn, t = round_["params"], self.training
             kl_flops = 2 * Pn * t["batch_size"] * t["gradient_accumulation_steps"] * t["max_length"] * t["max_steps"]
             # the active NADO, the one training beside it (parallel), the cached output layer (the weights' dtype)

@@ -1,7 +1,7 @@
 import dataclasses
 from pathlib import Path
 
-from scripts._common import claim_state_dir, read_jsonl, start_job
+from scripts._common import claim_state_dir, read_jsonl, retire_state_dir, start_job
 
 start_job(snakemake)
 import methods
@@ -49,3 +49,4 @@ write_manifest(
     ),
     snakemake.output.manifest,
 )
+retire_state_dir(snakemake.params.state_dir)

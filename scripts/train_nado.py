@@ -1,7 +1,7 @@
 import dataclasses
 from pathlib import Path
 
-from scripts._common import read_jsonl, start_job
+from scripts._common import claim_state_dir, read_jsonl, retire_state_dir, start_job
 
 start_job(snakemake)
 import torch
@@ -21,6 +21,8 @@ torch.manual_seed(seed)
 nado = build_nado(model.config, settings).to(model.device)
 examples = build_examples(tokenizer, read_jsonl(snakemake.input.samples))
 trainer = NADOTrainer(nado, model, examples, settings, seed, tokenizer.pad_token_id)
+claim_state_dir(snakemake.params.state_dir, {"method": snakemake.params.method, "seed": seed, "base": base.path},
+                inputs=[snakemake.input.samples])
 print(f"NADO: {sum(p.numel() for p in nado.parameters()) / 1e6:.1f} M parameters, "
       f"{len(examples)} samples, {trainer.total_steps} steps")
 history = trainer.fit(snakemake.params.state_dir)
@@ -33,3 +35,4 @@ write_manifest(
                         extra={"nado_steps": trainer.step_index, "nado_final": history[-1]}),
     snakemake.output.manifest,
 )
+retire_state_dir(snakemake.params.state_dir)

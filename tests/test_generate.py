@@ -26,6 +26,27 @@ def test_greedy_matches_transformers_generate(tiny):
     assert ours == expected
 
 
+def test_hidden_states_of_the_sampler_equal_a_forward_pass(tiny):
+    """``hidden_out``: per row, the states of prompt + continuation[:-1], as a fresh forward gives."""
+    model, tokenizer = tiny
+    eos = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = list(range(0, tokenizer.vocab_size, 3))  # rows stop at different steps
+    try:
+        hidden = []
+        outputs = sample_batch(model, tokenizer, PROMPTS, max_new_tokens=6, temperature=1.0,
+                               generator=torch.Generator().manual_seed(4), return_ids=True, hidden_out=hidden)
+    finally:
+        model.generation_config.eos_token_id = eos
+    lengths = [len(ids) for _, ids in outputs]
+    assert len(set(lengths)) > 1 and max(lengths) <= 6
+    for prompt, (_, ids), states in zip(PROMPTS, outputs, hidden):
+        sequence = tokenizer(prompt)["input_ids"] + ids
+        with torch.no_grad():
+            fresh = model(torch.tensor([sequence]), output_hidden_states=True).hidden_states[-1][0]
+        assert states.shape == (len(sequence) - 1, model.config.hidden_size)
+        torch.testing.assert_close(states, fresh[:-1], rtol=1e-4, atol=1e-4)
+
+
 def test_top_p_keeps_the_smallest_nucleus():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     kept = torch.isfinite(filter_top_p(logits, 0.8))

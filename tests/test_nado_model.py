@@ -8,7 +8,7 @@ import torch
 from nado.decode import NADOGuide
 from nado.model import NADOArchitecture, NADOModel, build_nado, load_nado, save_nado
 from nado.settings import NADOSettings
-from nado.train import NADOTrainer, base_outputs, collate
+from nado.train import BaseOutputCache, NADOTrainer, base_outputs, collate
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,71 @@ def test_selected_positions_are_the_full_forward_indexed():
     selected, _ = nado(hidden, attention_mask=mask, positions=positions)
     assert selected.shape == (int(positions.sum()), 10)
     torch.testing.assert_close(selected, full[positions])
+
+
+def _ragged_examples(tokenizer, n_new=(5, 1, 3, 4)):
+    """Examples with prompts of different lengths and continuations of ``n_new`` tokens."""
+    torch.manual_seed(2)
+    prompts = ["The weather today is", "Hi", "A much longer prompt about the sea, the sky and the hills", "Two words"]
+    return [{"input_ids": tokenizer(p)["input_ids"] + torch.randint(5, 200, (n,)).tolist(),
+             "prompt_len": len(tokenizer(p)["input_ids"]), "label": label, "row": i}
+            for i, (p, n, label) in enumerate(zip(prompts, n_new, (0.9, 0.2, 0.5, 1.0)))]
+
+
+def test_trainer_losses_equal_the_dense_objective_value_and_gradient(tiny):
+    """The trainer's vocabulary-wide work only at consistency positions changes nothing."""
+    from nado.math import nado_losses
+
+    model, tokenizer = tiny
+    examples = _ragged_examples(tokenizer)
+    torch.manual_seed(0)
+    settings = NADOSettings(layers=1, width=16, heads=2, batch_size=4, consistency_weight=0.7)
+    trainer = NADOTrainer(build_nado(model.config, settings), model, examples, settings, seed=0, pad_token_id=0)
+    for p in trainer.nado.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    batch = collate(examples, 0, "cpu")
+    hidden = trainer.cache.hidden_batch(list(range(4)), batch["input_ids"].shape[1])
+    ours = trainer.losses(batch, hidden)
+    params = [p for name, p in trainer.nado.named_parameters() if "embed_tokens" not in name]  # inputs are hidden states
+    ours_grads = torch.autograd.grad(ours["loss"], params)
+    dense_hidden, log_p = base_outputs(model, batch)
+    c, _ = trainer.nado(dense_hidden, attention_mask=batch["attention_mask"])
+    dense = nado_losses(c, log_p, batch["input_ids"], batch["continuation_mask"], batch["labels"], consistency_weight=0.7)
+    dense_grads = torch.autograd.grad(dense["loss"], params)
+    assert dense["consistency"] > 0 and dense["bce"] > 0
+    for key in ("loss", "bce", "consistency"):
+        torch.testing.assert_close(ours[key], dense[key], rtol=1e-5, atol=1e-6)
+    for mine, theirs in zip(ours_grads, dense_grads):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_cache_keeps_the_positions_that_predict_a_token_and_reuses_known_states(tiny):
+    model, tokenizer = tiny
+    examples = _ragged_examples(tokenizer)
+    computed = BaseOutputCache(model, examples, 0, batch_size=3)
+    assert [len(h) for h in computed.hidden] == [len(e["input_ids"]) - 1 for e in examples]
+    batch = collate(examples, 0, "cpu")
+    full, _ = base_outputs(model, batch)
+    for row, example in zip(range(4), examples):
+        torch.testing.assert_close(computed.hidden[row], full[row, : len(example["input_ids"]) - 1], rtol=1e-4, atol=1e-5)
+
+    calls = []
+    hook = model.register_forward_hook(lambda module, args, kwargs_out: calls.append(1))
+    try:
+        known = {e["row"]: h.clone() for e, h in zip(examples, computed.hidden)}
+        reused = BaseOutputCache(model, examples, 0, batch_size=3, known_hidden=known)
+        assert len(calls) == 1  # one example, to check the reused states against the model
+        assert all(reused.hidden[i] is known[e["row"]] for i, e in enumerate(examples))
+        calls.clear()
+        known[2] = known[2][:-1]  # a state of the wrong length is not trusted: that example is recomputed
+        partial = BaseOutputCache(model, examples, 0, batch_size=3, known_hidden=known)
+        assert len(calls) == 1 and partial.hidden[0] is known[0]
+        torch.testing.assert_close(partial.hidden[2], computed.hidden[2])
+        known = {e["row"]: h + 0.5 for e, h in zip(examples, computed.hidden)}
+        with pytest.raises(RuntimeError, match="sampler's hidden states differ"):
+            BaseOutputCache(model, examples, 0, batch_size=3, known_hidden=known)
+    finally:
+        hook.remove()
 
 
 VOCAB, FORBIDDEN = 12, set(range(6))  # oracle: the continuation contains no token < 6

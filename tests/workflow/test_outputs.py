@@ -87,6 +87,14 @@ def test_nado_run_decodes_with_a_trained_auxiliary_model(workdir):
     assert manifest["extra"]["nado_steps"] > 0
 
 
+def test_finished_training_jobs_leave_no_checkpoints(workdir):
+    """A done job removes its resume state (scripts/_common.retire_state_dir): a forced rerun starts over."""
+    manifests = list((workdir / "results").glob("**/checkpoints/*/*/seed*/manifest.json"))
+    assert manifests
+    leftovers = [path for manifest in manifests for path in manifest.parent.iterdir() if path.name in ("state", "nado_state")]
+    assert not leftovers, leftovers
+
+
 def test_plot_is_a_png(workdir):
     data = (workdir / "results/plots/main.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
