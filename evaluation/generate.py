@@ -109,16 +109,16 @@ def sample_batch(
             position_ids = position_ids[:, -1:] + 1
     generated = torch.stack(new_tokens, dim=1).tolist()
     stops = set(eos_ids.tolist())
-    results = []
+    results, kept = [], []  # kept: how many ids each row returns (up to and including EOS)
     for row in generated:
         cut = next((i for i, t in enumerate(row) if t in stops), len(row))
         text = tokenizer.decode(row[:cut], skip_special_tokens=True)
+        kept.append(len(row[: cut + 1]))
         results.append((text, row[: cut + 1]) if return_ids else text)
     if hidden_out is not None:
         prompt_lens, width = batch["attention_mask"].sum(-1).tolist(), input_ids.shape[1]
         later = torch.cat(fed_hidden[1:], dim=1) if len(fed_hidden) > 1 else fed_hidden[0][:, :0]
-        for b, row in enumerate(generated):
-            n = next((i for i, t in enumerate(row) if t in stops), len(row) - 1) + 1
+        for b, n in enumerate(kept):
             hidden_out.append(torch.cat([fed_hidden[0][b, width - prompt_lens[b]:], later[b, : n - 1]]).cpu())
     return results
 

@@ -17,7 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # fresh mapping, page-faulted and zeroed again on every use; vocabulary-wide CPU tensors
 # ([positions, 49152] floats) are that size, so a training step spends much of its time
 # in page faults. Keeping freed memory in the heap (as PyTorch's CPU tuning guides do
-# with jemalloc/tcmalloc) makes a log_softmax/exp loop on [240, 49152] 3.5x faster here
+# with jemalloc/tcmalloc) makes a log_softmax/exp loop on [240, 49152] ~3x faster here
 # (bench/cpu_allocator.py). Jobs inherit it; a value already in the environment wins.
 os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(2**32))
 os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(2**32))
