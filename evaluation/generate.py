@@ -71,9 +71,14 @@ def sample_batch(
 
     device = next(model.parameters()).device
     tokenizer.padding_side = "left"
-    batch = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
-    input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    # Each distinct prompt is prefilled once (several samples per prompt share it): its
+    # KV cache, last logits and hidden states are then copied to every row that has it.
+    distinct = list(dict.fromkeys(prompts))
+    row_of = {prompt: i for i, prompt in enumerate(distinct)}
+    expand = torch.tensor([row_of[prompt] for prompt in prompts], device=device)
+    batch = tokenizer(distinct, return_tensors="pt", padding=True).to(device)
+    input_ids, attention_mask = batch["input_ids"], batch["attention_mask"][expand]
+    position_ids = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
     eos_ids = _eos_ids(tokenizer, model)
     finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     new_tokens, fed_hidden = [], []
@@ -81,18 +86,27 @@ def sample_batch(
     if guide is not None:
         guide.reset(len(prompts))
     step_ids = input_ids
+    last_logits_only = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
     with torch.no_grad():
-        for _ in range(max_new_tokens):
+        for step in range(max_new_tokens):
             out = model(
-                input_ids=step_ids, attention_mask=attention_mask, position_ids=position_ids,
-                past_key_values=past, use_cache=True, output_hidden_states=guide is not None or hidden_out is not None,
+                input_ids=step_ids, attention_mask=batch["attention_mask"] if step == 0 else attention_mask,
+                position_ids=position_ids, past_key_values=past, use_cache=True,
+                output_hidden_states=guide is not None or hidden_out is not None, **last_logits_only,
             )
-            past = out.past_key_values
+            past, logits = out.past_key_values, out.logits[:, -1, :]
+            last_hidden = out.hidden_states[-1] if out.hidden_states is not None else None
+            if step == 0:
+                position_ids = position_ids[expand]
+                if len(distinct) < len(prompts):
+                    past.reorder_cache(expand)
+                    logits = logits[expand]
+                    last_hidden = last_hidden[expand] if last_hidden is not None else None
             if hidden_out is not None:
-                fed_hidden.append(out.hidden_states[-1])
-            log_probs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+                fed_hidden.append(last_hidden)
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
             if guide is not None:
-                log_r = guide(out.hidden_states[-1], attention_mask, position_ids)
+                log_r = guide(last_hidden, attention_mask, position_ids)
                 log_probs = torch.log_softmax(log_probs + log_r.float(), dim=-1)
             if temperature == 0:
                 next_ids = log_probs.argmax(dim=-1)
@@ -116,11 +130,21 @@ def sample_batch(
         kept.append(len(row[: cut + 1]))
         results.append((text, row[: cut + 1]) if return_ids else text)
     if hidden_out is not None:
-        prompt_lens, width = batch["attention_mask"].sum(-1).tolist(), input_ids.shape[1]
+        prompt_lens, width = batch["attention_mask"][expand].sum(-1).tolist(), input_ids.shape[1]
         later = torch.cat(fed_hidden[1:], dim=1) if len(fed_hidden) > 1 else fed_hidden[0][:, :0]
         for b, n in enumerate(kept):
             hidden_out.append(torch.cat([fed_hidden[0][b, width - prompt_lens[b]:], later[b, : n - 1]]).cpu())
     return results
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    """Whether the model's forward can return the last position's logits only
+    (transformers' ``logits_to_keep``): the prefill then skips the vocabulary-wide
+    output layer at every other prompt position."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(inner.forward).parameters
 
 
 def _eos_ids(tokenizer, model):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from pathlib import Path
 
 from methods._registry import MethodConfig, register_method
@@ -73,6 +74,7 @@ class Regularized(SFT):
         super().__init__(config)
         self.active_nado = None  # the NADO whose c_t enters the KL term
         self.iteration_records: list[dict] = []
+        self.iteration_seconds: list[dict] = []  # where the NADO side's time went, per iteration
 
     def example_weights(self, domain):
         """The KL weight of each example in a batch (``domain``: 0 general, 1 toxicity)."""
@@ -117,7 +119,8 @@ class Regularized(SFT):
         return [_IterationSchedule(self, context)]
 
     def training_summary(self) -> dict:
-        return {"iterations": self.iteration_records, "schedule": self.config.schedule}
+        return {"iterations": self.iteration_records, "schedule": self.config.schedule,
+                "iteration_seconds": self.iteration_seconds}
 
 
 @dataclasses.dataclass
@@ -237,6 +240,12 @@ def _make_schedule_class():
 
             ctx, settings = self.context, self.settings
             seed = ctx.seed * 1000 + iteration
+            clock = [time.perf_counter()]
+
+            def lap():
+                clock.append(time.perf_counter())
+                return round(clock[-1] - clock[-2], 2)
+
             folder = ctx.state_dir / f"nado_iter{iteration}"
             folder.mkdir(parents=True, exist_ok=True)
             samples = folder / "samples.unlabelled.jsonl"
@@ -247,9 +256,11 @@ def _make_schedule_class():
                 prompts = nado_prompts(ctx.rows, settings.n_prompts, seed, settings.prompt_max_words, settings.prompt_domains)
                 print(f"iteration {iteration} (step {step}): sampling {len(prompts)} x {settings.samples_per_prompt}", flush=True)
                 sample_continuations(model, ctx.tokenizer, prompts, settings, seed, samples, progress=False, hidden_out=hidden)
+            seconds = {"sampling_s": lap()}
             if self.scorer is None:
                 self.scorer = build_scorer(ctx.scorer)
             rows = label_samples(read_jsonl(samples), self.scorer, settings.label_threshold)
+            seconds["labelling_s"] = lap()
             model_device = next(model.parameters()).device
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
@@ -259,6 +270,7 @@ def _make_schedule_class():
             trainer = NADOTrainer(nado, model, examples, settings, seed, ctx.tokenizer.pad_token_id,
                                   cache=cache.to(device or model_device))
             trainer.mean_label = sum(row["label"] for row in rows) / len(rows)
+            trainer.setup_seconds = {**seconds, "cache_s": lap()}
             model.train(was_training)
             return trainer
 
@@ -271,8 +283,12 @@ def _make_schedule_class():
         def _record(self, iteration, step, trainer):
             record = {"nado_iteration": iteration, "active_from_step": step, "mean_label": trainer.mean_label,
                       "nado_steps": trainer.step_index, **{f"nado_{k}": v for k, v in trainer.history[-1].items() if k != "step"}}
+            # wall time of this process on the NADO side (a resumed run counts only its own part)
+            seconds = {"nado_iteration": iteration, **getattr(trainer, "setup_seconds", {}),
+                       "nado_training_s": round(trainer.seconds, 2)}
             self.method.iteration_records.append(record)
-            print(json.dumps(record), flush=True)
+            self.method.iteration_seconds.append(seconds)
+            print(json.dumps({**record, **seconds}), flush=True)
 
         # ---------------------------------------------------------------- checkpoints
         def _save(self, folder: Path):

@@ -149,6 +149,7 @@ class NADOTrainer:
         self.total_steps = settings.epochs * self.steps_per_epoch
         self.step_index = 0
         self.history: list[dict] = []
+        self.seconds = 0.0  # wall time spent in step() by this process
 
     def _batch_indices(self, step: int) -> list[int]:
         epoch, offset = divmod(step, self.steps_per_epoch)
@@ -160,6 +161,9 @@ class NADOTrainer:
         return self.step_index >= self.total_steps
 
     def step(self) -> dict:
+        import time
+
+        start = time.perf_counter()
         self.nado.train()
         indices = self._batch_indices(self.step_index)
         batch = collate([self.examples[i] for i in indices], self.pad_token_id, self.device)
@@ -171,6 +175,7 @@ class NADOTrainer:
         self.step_index += 1
         record = {"step": self.step_index, **{k: float(v.detach()) for k, v in losses.items()}}
         self.history.append(record)
+        self.seconds += time.perf_counter() - start
         return record
 
     def losses(self, batch: dict, hidden: torch.Tensor) -> dict[str, torch.Tensor]:

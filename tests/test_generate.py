@@ -33,18 +33,41 @@ def test_hidden_states_of_the_sampler_equal_a_forward_pass(tiny):
     model.generation_config.eos_token_id = list(range(0, tokenizer.vocab_size, 3))  # rows stop at different steps
     try:
         hidden = []
-        outputs = sample_batch(model, tokenizer, PROMPTS, max_new_tokens=6, temperature=1.0,
+        prompts = PROMPTS + PROMPTS[:1]  # a repeated prompt: one prefill, two continuations
+        outputs = sample_batch(model, tokenizer, prompts, max_new_tokens=6, temperature=1.0,
                                generator=torch.Generator().manual_seed(4), return_ids=True, hidden_out=hidden)
     finally:
         model.generation_config.eos_token_id = eos
     lengths = [len(ids) for _, ids in outputs]
     assert len(set(lengths)) > 1 and max(lengths) <= 6
-    for prompt, (_, ids), states in zip(PROMPTS, outputs, hidden):
+    assert outputs[0][1] != outputs[-1][1]
+    for prompt, (_, ids), states in zip(prompts, outputs, hidden):
         sequence = tokenizer(prompt)["input_ids"] + ids
         with torch.no_grad():
             fresh = model(torch.tensor([sequence]), output_hidden_states=True).hidden_states[-1][0]
         assert states.shape == (len(sequence) - 1, model.config.hidden_size)
         torch.testing.assert_close(states, fresh[:-1], rtol=1e-4, atol=1e-4)
+
+
+def test_a_repeated_prompt_is_prefilled_once_and_continues_as_alone(tiny):
+    """Rows that share a prompt share its prefill (one forward row per distinct prompt),
+    and each continues exactly as the prompt would on its own."""
+    model, tokenizer = tiny
+    prompts = [PROMPTS[1], PROMPTS[0], PROMPTS[1], PROMPTS[2], PROMPTS[1]]
+    rows_per_call = []
+    hook = model.register_forward_pre_hook(lambda module, args, kwargs: rows_per_call.append(kwargs["input_ids"].shape),
+                                           with_kwargs=True)
+    try:
+        hidden = []
+        together = sample_batch(model, tokenizer, prompts, max_new_tokens=5, temperature=0, hidden_out=hidden)
+    finally:
+        hook.remove()
+    assert rows_per_call[0][0] == 3 and all(shape == (5, 1) for shape in rows_per_call[1:])
+    alone = sample_batch(model, tokenizer, PROMPTS, max_new_tokens=5, temperature=0)
+    assert together == [alone[PROMPTS.index(p)] for p in prompts]
+    for prompt, states in zip(prompts, hidden):
+        torch.testing.assert_close(states, hidden[prompts.index(prompt)])
+    assert hidden[0].shape[0] > hidden[1].shape[0]  # each row keeps its own prompt's length
 
 
 def test_top_p_keeps_the_smallest_nucleus():

@@ -164,6 +164,9 @@ def test_each_schedule_runs_its_iterations(tiny_model_dir, tmp_path, schedule):
     else:  # NADO_1 first; NADO_2 trains during iteration 2 (from step 2) and is used in iteration 3
         assert [(r["nado_iteration"], r["active_from_step"]) for r in records] == [(1, 0), (2, 4)]
     assert all(0.0 <= r["mean_label"] <= 1.0 for r in records)
+    seconds = summary["iteration_seconds"]  # where the NADO side's time went, one entry per NADO
+    assert [s["nado_iteration"] for s in seconds] == [r["nado_iteration"] for r in records]
+    assert all(s[key] >= 0 for s in seconds for key in ("sampling_s", "labelling_s", "cache_s", "nado_training_s"))
     logged = [r for r in summary["log_history"] if "kl" in r]
     assert logged and all(r["kl"] >= 0 for r in logged)
     assert (tmp_path / "state" / "nado_iter1" / "samples.unlabelled.jsonl").exists()
