@@ -6,18 +6,19 @@ same loop: ``log_softmax`` and ``exp`` of a [positions, vocab] float tensor, the
 shape of the regularizer's and the NADO's per-step work, and reports seconds and
 minor page faults per iteration, as CSV.
 
-    python bench/cpu_allocator.py --out results/tables/cpu_allocator.csv
+    python -m bench.cpu_allocator --out results/tables/cpu_allocator.csv
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from bench import write_csv
 
 SETTINGS = {
     "glibc default": {},
@@ -61,11 +62,7 @@ def main(argv=None):
                      "page_faults_per_iteration": round(result["page_faults"]),
                      "threads": os.cpu_count(), "machine": platform.processor() or platform.machine()})
         print(rows[-1], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as sink:
-        writer = csv.DictWriter(sink, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, args.out)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Same prompts, same batch, same sampling settings (the ToxiGen protocol's T=0.1,
 top_p=0.9); tokens per second of each, and their ratio, written as CSV.
 
-    python bench/nado_decoding.py --model resources/models/smollm2-135m/hf \
+    python -m bench.nado_decoding --model resources/models/smollm2-135m/hf \
         --nado results/checkpoints/smollm2-135m/nado/seed0/nado --out results/tables/nado_decoding_speed.csv
 
 Without ``--nado`` a freshly initialised auxiliary model of ``--layers``/``--width``
@@ -12,13 +12,12 @@ is used (decoding cost does not depend on its weights).
 from __future__ import annotations
 
 import argparse
-import csv
 import platform
 import time
-from pathlib import Path
 
 import torch
 
+from bench import model_name, write_csv
 from evaluation.generate import sample_batch
 from modeling.load import load_causal_lm, load_tokenizer
 from nado.decode import NADOGuide
@@ -68,18 +67,14 @@ def main(argv=None):
     plain_tps, plain_s = measure(model, tokenizer, prompts, None, args.max_new_tokens, args.repeats)
     nado_tps, nado_s = measure(model, tokenizer, prompts, NADOGuide(nado), args.max_new_tokens, args.repeats)
     row = {
-        "model": Path(args.model).name if Path(args.model).name != "hf" else Path(args.model).parent.name,
+        "model": model_name(args.model),
         "device": str(model.device), "threads": torch.get_num_threads(), "machine": platform.machine(),
         "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
         "nado_layers": nado.arch.layers, "nado_width": nado.arch.width,
         "plain_tokens_per_s": round(plain_tps, 1), "nado_tokens_per_s": round(nado_tps, 1),
         "speed_ratio": round(nado_tps / plain_tps, 3), "plain_s": round(plain_s, 2), "nado_s": round(nado_s, 2),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        writer.writeheader()
-        writer.writerow(row)
+    write_csv([row], args.out)
     print(row)
 
 

@@ -25,7 +25,6 @@ profiler's table for one part instead.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import statistics
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from bench import model_name, write_csv
 PARTS = ("sft_step", "regularized_step", "nado_step", "sampling")
 
 
@@ -164,7 +164,7 @@ def main(argv=None):
     sft = args.max_steps * median["sft_step"]
     regularized = args.max_steps * median["regularized_step"] + (k - 1) * (median["sampling"] + nado_steps * median["nado_step"])
     row = {
-        "model": Path(args.model).name if Path(args.model).name != "hf" else Path(args.model).parent.name,
+        "model": model_name(args.model),
         "threads": torch.get_num_threads(), "machine": platform.machine(), "repeats": args.repeats,
         **{f"{part}_s": round(value, 4) for part, value in median.items()},
         "kl_overhead_per_step_s": round(median["regularized_step"] - median["sft_step"], 4),
@@ -177,11 +177,7 @@ def main(argv=None):
     }
     print(row)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            writer.writeheader()
-            writer.writerow(row)
+        write_csv([row], args.out)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,8 @@ def sample_batch(
     row_of = {prompt: i for i, prompt in enumerate(distinct)}
     expand = torch.tensor([row_of[prompt] for prompt in prompts], device=device)
     batch = tokenizer(distinct, return_tensors="pt", padding=True).to(device)
-    input_ids, attention_mask = batch["input_ids"], batch["attention_mask"][expand]
+    prompt_mask = batch["attention_mask"][expand]  # per row
+    input_ids, attention_mask = batch["input_ids"], prompt_mask
     position_ids = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
     eos_ids = _eos_ids(tokenizer, model)
     finished = torch.zeros(len(prompts), dtype=torch.bool, device=device)
@@ -130,7 +131,7 @@ def sample_batch(
         kept.append(len(row[: cut + 1]))
         results.append((text, row[: cut + 1]) if return_ids else text)
     if hidden_out is not None:
-        prompt_lens, width = batch["attention_mask"][expand].sum(-1).tolist(), input_ids.shape[1]
+        prompt_lens, width = prompt_mask.sum(-1).tolist(), input_ids.shape[1]
         later = torch.cat(fed_hidden[1:], dim=1) if len(fed_hidden) > 1 else fed_hidden[0][:, :0]
         for b, n in enumerate(kept):
             hidden_out.append(torch.cat([fed_hidden[0][b, width - prompt_lens[b]:], later[b, : n - 1]]).cpu())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -161,8 +162,6 @@ class NADOTrainer:
         return self.step_index >= self.total_steps
 
     def step(self) -> dict:
-        import time
-
         start = time.perf_counter()
         self.nado.train()
         indices = self._batch_indices(self.step_index)
