@@ -1,6 +1,9 @@
 # One command to set up and run the embedded default, one to set up and test.
 #   make run    venv + pinned dependencies, then `snakemake --cores all` (every table)
-#   make test   venv + dependencies, unit tests, the CI config's whole workflow, table checks
+#   make test   venv + dependencies, unit tests, the CI config's whole workflow, the paper config's
+#               rehearsal on CPU (make rehearsal), table checks
+#   make rehearsal  the paper config's whole DAG on CPU (config/paper_rehearsal.yaml): hub ids, loaders,
+#               lm-eval tasks and training set-up of config/paper.yaml, tiny stand-ins in a local HF cache
 #   make tables regenerate tables and plots from existing results (no training)
 #   make prefetch CONFIG=config/paper.yaml   fetch what a config needs into the HF cache (machines with a network;
 #               PREFETCH_ARGS=--dry-run lists it without the network)
@@ -10,11 +13,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 CI_WORKDIR ?= .ci-work
+REHEARSAL_WORKDIR ?= .ci-work-rehearsal
 GPU_SMOKE_WORKDIR ?= .gpu-smoke
 CONFIG ?= config/paper.yaml
 PREFETCH_ARGS ?=
 
-.PHONY: setup run test unit workflow-ci dag-paper gpu-smoke tables prefetch lint clean-ci
+.PHONY: setup run test unit workflow-ci rehearsal dag-paper gpu-smoke tables prefetch lint clean-ci
 
 setup: $(VENV)/.installed
 
@@ -32,12 +36,12 @@ run: setup
 	$(BIN)/snakemake --cores $(CORES)
 
 # Only the report rules may run: if a metric is missing, this fails instead of training.
-REPORT_RULES := tables main_table main_plot cost_table winrate_table jigsaw_table jigsaw_plot \
+REPORT_RULES := tables run_config main_table main_plot cost_table winrate_table jigsaw_table jigsaw_plot \
 	compare_main compare_winrate compare_jigsaw paper_notebook
 tables: setup
 	$(BIN)/snakemake --cores 1 tables --forcerun $(REPORT_RULES) --allowed-rules $(REPORT_RULES)
 
-test: setup unit workflow-ci dag-paper
+test: setup unit workflow-ci rehearsal dag-paper
 
 unit: setup
 	$(BIN)/python -m pytest -q tests --ignore=tests/workflow
@@ -47,6 +51,16 @@ workflow-ci: setup
 	rm -rf $(CI_WORKDIR)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/ci.yaml --directory $(CI_WORKDIR)
 	$(BIN)/python -m pytest -q tests/workflow --workdir $(CI_WORKDIR)
+
+# The paper config rehearsed on CPU: config/paper_rehearsal.yaml differs from config/paper.yaml only in
+# sizes and locations (tests/test_rehearsal_config.py). rehearsal.build fills the config's HF cache with
+# tiny random-weight models and data sets under the paper's hub ids (as make prefetch would fill it) and
+# writes the SafeNLP / Kaggle files at the paper config's paths; then the whole DAG runs offline.
+rehearsal: setup
+	rm -rf $(REHEARSAL_WORKDIR)
+	$(BIN)/python -m rehearsal.build --config config/paper_rehearsal.yaml --directory $(REHEARSAL_WORKDIR)
+	$(BIN)/snakemake --cores $(CORES) --configfile config/paper_rehearsal.yaml --directory $(REHEARSAL_WORKDIR)
+	$(BIN)/python -m pytest -q tests/workflow --workdir $(REHEARSAL_WORKDIR)
 
 # The paper config's DAG builds in seconds with no GPU and no network; so does the GPU smoke config's.
 dag-paper: setup
@@ -69,4 +83,4 @@ lint: setup
 	$(BIN)/snakemake --lint
 
 clean-ci:
-	rm -rf $(CI_WORKDIR) $(CI_WORKDIR)-paper $(CI_WORKDIR)-gpu-smoke
+	rm -rf $(CI_WORKDIR) $(CI_WORKDIR)-paper $(CI_WORKDIR)-gpu-smoke $(REHEARSAL_WORKDIR)

@@ -10,10 +10,10 @@ classification two ways: "LLM loss" = the LM loss on comment-plus-label text, an
 examples from ``comment`` and ``label`` (``methods/sft_cls.py``). Test rows are
 ``{"id", "comment", "label"}``.
 
-Long comments: the shared loop keeps the first ``max_length - 1`` tokens of a text
-(``methods._trainer.encode_rows``), which would cut the label word off a long
-comment. ``fit_comment`` shortens the comment instead, at a token boundary, so the
-whole LM-loss text fits; training and ROC AUC scoring use the same cut.
+Long comments: the shared loop cuts a text to ``max_length`` tokens, BOS included where
+the tokenizer adds one (``methods._trainer.encode_rows``), which would cut the label word
+off a long comment. ``fit_comment`` shortens the comment instead, at a token boundary,
+so the whole LM-loss text and its EOS fit; training and ROC AUC scoring use the same cut.
 No torch import here.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 from corpora.loaders import JIGSAW_FILES, DataError
+from corpora.overlap import drop_overlap
 
 SPLIT_SEED = 0  # ours: the shuffle before taking n_train / n_test (data are the same for every run seed)
 
@@ -69,11 +70,14 @@ def check_both_classes(labels, what: str) -> None:
 def build_splits(
     splits: dict[str, list[dict]], *, n_train: int | None, n_test: int | None, template: str, label_words,
     seed: int = SPLIT_SEED,
-) -> tuple[list[dict], list[dict]]:
-    """Training and test rows from ``corpora.loaders.load_jigsaw``'s output.
+) -> tuple[list[dict], list[dict], dict]:
+    """Training and test rows from ``corpora.loaders.load_jigsaw``'s output, and their counts.
 
     Each split is shuffled with ``seed`` and cut to its first ``n_train`` / ``n_test``
-    comments (None = all). Both splits must hold both labels.
+    comments (None = all). Training comments that repeat a test comment (any of the
+    split, not only those drawn: ``corpora.overlap``) are removed before the cut, so
+    ``n_train`` still holds. Both splits must hold both labels. The counts:
+    ``{"train": {"read", "removed_evaluation_duplicates", "drawn"}, "test": {"read", "drawn"}}``.
     """
     _check_label_words(label_words)
     lm_prompt(template, "")  # a bad template fails here, before any job trains
@@ -87,15 +91,19 @@ def build_splits(
             if row["label"] not in (0, 1):
                 raise DataError(f"jigsaw {name} row {number}: label must be 0 or 1, got {row['label']!r}")
     rng = random.Random(seed)
+    shuffled_train = _take(splits["train"], None, rng)  # shuffled first, as before the removal (same draws)
+    test = [{"id": row["id"], "comment": row["text"], "label": row["label"]} for row in _take(splits["test"], n_test, rng)]
+    candidates, removed = drop_overlap(shuffled_train, [row["text"] for row in splits["test"]])
     train = [
         {"id": row["id"], "comment": row["text"], "label": row["label"],
          "text": lm_text(template, row["text"], row["label"], label_words), "domain": "toxicity"}
-        for row in _take(splits["train"], n_train, rng)
+        for row in (candidates if n_train is None else candidates[:n_train])
     ]
-    test = [{"id": row["id"], "comment": row["text"], "label": row["label"]} for row in _take(splits["test"], n_test, rng)]
     check_both_classes([row["label"] for row in train], "jigsaw training split")
     check_both_classes([row["label"] for row in test], "jigsaw test split")
-    return train, test
+    stats = {"train": {"read": len(splits["train"]), "removed_evaluation_duplicates": removed, "drawn": len(train)},
+             "test": {"read": len(splits["test"]), "drawn": len(test)}}
+    return train, test, stats
 
 
 def _length(tokenizer, text: str) -> int:
@@ -104,9 +112,12 @@ def _length(tokenizer, text: str) -> int:
 
 def fit_comment(tokenizer, comment: str, template: str, label_words, max_length: int) -> str:
     """``comment``, cut at a token boundary so that every LM-loss text
-    ``template(comment) + label_word`` is at most ``max_length - 1`` tokens (the
-    shared loop then appends EOS). Unchanged when it already fits."""
-    limit = max_length - 1
+    ``template(comment) + label_word``, with the tokens the tokenizer puts before a text
+    (Llama's BOS) and the EOS the shared loop appends, fits in ``max_length`` tokens.
+    Unchanged when it already fits."""
+    from modeling.load import special_token_ids
+
+    limit = max_length - 1 - len(special_token_ids(tokenizer)[0])
 
     def longest(text: str) -> int:
         return max(_length(tokenizer, lm_prompt(template, text) + word) for word in label_words)

@@ -25,7 +25,7 @@ import random
 from pathlib import Path
 from typing import Iterator
 
-from modeling.hub import fetch_hint
+from modeling.hub import PREFETCH_COMMAND
 
 
 class DataError(ValueError):
@@ -157,14 +157,17 @@ def _hub_error(source: dict, kind: str, error: Exception) -> DataError:
     hub_id, config, split = source["hub_id"], source.get("config"), source.get("split", "train")
     arguments = ", ".join(repr(a) for a in (hub_id, config) if a) + f", split={split!r}"
     cause = (
-        f"HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set and it is not in the local cache ({type(error).__name__})"
+        f"HF_DATASETS_OFFLINE/HF_HUB_OFFLINE is set and its prepared copy is not in the local cache "
+        f"({type(error).__name__})"
         if _is_offline()
         else f"{type(error).__name__}: {error}"
     )
+    # Offline, datasets reads only the prepared Arrow cache ($HF_HOME/datasets/) that an online
+    # load_dataset leaves, never a hub snapshot: `hf download --repo-type dataset` would not help.
     return DataError(
         f"{kind}: cannot load {hub_id!r} (config {config!r}, split {split!r}) from the Hugging Face hub: "
-        f"{cause}. Fetch it once: {fetch_hint(hub_id, repo_type='dataset', revision=source.get('revision'))} "
-        f'(the exact call: `python -c "import datasets; datasets.load_dataset({arguments})"`); '
+        f"{cause}. Fetch it once, on a machine with a network and the same HF_HOME: `{PREFETCH_COMMAND}` "
+        f'(scripts/prefetch.py), or the exact call `python -c "import datasets; datasets.load_dataset({arguments})"`; '
         f"or point the source's `path` at a local copy"
     )
 

@@ -34,6 +34,22 @@ PAPER_COMMONSENSE_TASKS = (  # LLaMA (Touvron et al. 2023) Table 3, 0-shot
     "arc_easy", "arc_challenge", "openbookqa",
 )
 
+# lm-eval 0.4.13: the folder under lm_eval/tasks that holds each paper task's YAML (a group's
+# YAML and its members). A TaskManager over these folders indexes ~80 YAMLs instead of lm-eval's
+# ~15 k (~10 s of every benchmark job on a 2-core CPU) and resolves every name to the same YAML
+# files as the full index (tests/test_rehearsal_data.py).
+PAPER_TASK_FOLDERS = {
+    "mmlu": "mmlu/default",
+    "boolq": "super_glue/boolq",
+    "piqa": "piqa",
+    "social_iqa": "siqa",
+    "hellaswag": "hellaswag",
+    "winogrande": "winogrande",
+    "arc_easy": "arc",
+    "arc_challenge": "arc",
+    "openbookqa": "openbookqa",
+}
+
 EMBEDDED_MMLU_TASK = "embedded_mmlu"
 EMBEDDED_COMMONSENSE_PREFIX = "embedded_commonsense_"
 EMBEDDED_COMMONSENSE_SUBTASKS = ("physical", "science", "everyday")  # 2, 4, 4 choices
@@ -163,12 +179,23 @@ def _check_jsonl(file: Path) -> None:
 
 # ----------------------------------------------------------------------------- running
 @functools.lru_cache(maxsize=4)
-def _task_manager(include_path: str | None, include_defaults: bool, _yaml_stamp: tuple = ()):
+def _task_manager(include_path: str | tuple | None, include_defaults: bool, _yaml_stamp: tuple = ()):
     # _yaml_stamp only keys the cache: the index holds parsed YAML, so rewritten task
     # files (e.g. new data paths) must give a new manager
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=include_path, include_defaults=include_defaults)
+    include = list(include_path) if isinstance(include_path, tuple) else include_path
+    return TaskManager(include_path=include, include_defaults=include_defaults)
+
+
+def task_folders(tasks: Sequence[str]) -> list[Path]:
+    """lm-eval's own folders of ``tasks`` (names in PAPER_TASK_FOLDERS); a name that is not one
+    (e.g. one MMLU subject, ``mmlu_anatomy``) brings in all of them."""
+    import lm_eval.tasks
+
+    root = Path(lm_eval.tasks.__file__).resolve().parent
+    names = tasks if all(task in PAPER_TASK_FOLDERS for task in tasks) else PAPER_TASK_FOLDERS
+    return sorted({root / PAPER_TASK_FOLDERS[task] for task in names})
 
 
 def _yaml_stamp(folder: str | None) -> tuple:
@@ -184,8 +211,9 @@ def get_task_manager(tasks: Sequence[str], include_path: str | os.PathLike | Non
     """A TaskManager that knows every name in ``tasks``; ValueError naming unknown ones.
 
     Indexing lm-eval's ~15 k built-in task YAMLs takes ~10 s on a 2-core CPU, so when
-    ``include_path`` alone knows all the names (the embedded profile) the built-ins
-    are not indexed. Managers are cached per process (until a task file changes).
+    ``include_path`` alone knows all the names (the embedded profile), or every name is a
+    paper task (PAPER_TASK_FOLDERS: only lm-eval's own folders of those tasks are indexed),
+    the rest of the built-ins are not. Managers are cached per process (until a task file changes).
     """
     include = str(Path(include_path).resolve()) if include_path is not None else None
     if include is not None and not Path(include).is_dir():
@@ -196,6 +224,10 @@ def get_task_manager(tasks: Sequence[str], include_path: str | os.PathLike | Non
     stamp = _yaml_stamp(include)
     if include is not None:
         manager = _task_manager(include, False, stamp)
+        if all(name in manager.all_tasks for name in tasks):
+            return manager
+    elif tasks and all(name in PAPER_TASK_FOLDERS for name in tasks):
+        manager = _task_manager(tuple(str(folder) for folder in task_folders(tasks)), False)
         if all(name in manager.all_tasks for name in tasks):
             return manager
     manager = _task_manager(include, True, stamp)

@@ -93,22 +93,26 @@ def label_probabilities(
     probability that the comment is toxic.
 
     Comments are cut as in training (``corpora.jigsaw.fit_comment`` with the training
-    ``max_length``); texts are tokenised without special tokens, as the shared training
-    loop does. A label word of several tokens is represented by its first token.
+    ``max_length``) and tokenised as the shared training loop tokenises them: the
+    tokenizer's prefix (Llama's BOS) and the text's own tokens. A label word of several
+    tokens is represented by its first token.
     Batched, right-padded, one forward per comment. float64 array.
     """
     import torch
 
+    from modeling.load import special_token_ids
+
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     device = next(model.parameters()).device
+    prefix, _ = special_token_ids(tokenizer)
     prompts = [lm_prompt(template, fit_comment(tokenizer, comment, template, label_words, max_length)) for comment in comments]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     scores = []
     model.eval()
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start : start + batch_size]
-        ids = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in batch]
+        ids = [prefix + tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in batch]
         labels = torch.tensor([_label_token_ids(tokenizer, prompt, label_words) for prompt in batch], device=device)
         width = max(len(row) for row in ids)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)

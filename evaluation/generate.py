@@ -12,10 +12,13 @@ Sampling settings follow the Llama 2 ToxiGen protocol by default at the call sit
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Protocol
+
+from corpora.provenance import claim_file, retire_file
 
 
 class TokenGuide(Protocol):
@@ -165,7 +168,7 @@ def generate_to_file(
     model, tokenizer, items: list[dict], out_file: str | os.PathLike, *, batch_size: int, seed: int,
     max_new_tokens: int, temperature: float, top_p: float = 1.0, top_k: int = 0,
     guide: TokenGuide | None = None, progress: bool = True, keep_token_ids: bool = False,
-    hidden_out: dict | None = None,
+    hidden_out: dict | None = None, provenance: dict | None = None,
 ) -> Path:
     """Continue ``items`` (dicts with ``prompt`` and an ``id``) into a JSONL file.
 
@@ -173,6 +176,12 @@ def generate_to_file(
     interruption skips the finished batches, and each batch has its own random seed,
     so a resumed run writes exactly what an uninterrupted one would. The output file
     appears (by rename) only when every item is done.
+
+    ``provenance``: what made ``model`` and ``guide`` (JSON-able: e.g. the manifest's
+    path and content hash). With the items and the sampling arguments it is the partial
+    file's claim (``<out_file>.partial.settings.json``, corpora/provenance.py): a
+    partial made under another claim (other settings, prompts or model), or none, is
+    discarded, not resumed.
 
     ``hidden_out``: a dict that receives, keyed by item index, the hidden states
     ``sample_batch`` returns with ``hidden_out`` (items of batches sampled by this call
@@ -183,6 +192,13 @@ def generate_to_file(
 
     out_file = Path(out_file)
     partial = out_file.with_name(out_file.name + ".partial")
+    claim = {
+        "items": hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest(),
+        "n_items": len(items), "batch_size": batch_size, "seed": seed, "max_new_tokens": max_new_tokens,
+        "temperature": temperature, "top_p": top_p, "top_k": top_k, "keep_token_ids": keep_token_ids,
+        "guide": type(guide).__name__ if guide is not None else None, "provenance": provenance,
+    }
+    claim_file(partial, claim)
     done = _read_partial(partial, batch_size, len(items))
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     with open(partial, "a") as sink, tqdm(total=len(items), initial=min(done, len(items)),
@@ -207,6 +223,7 @@ def generate_to_file(
             sink.flush()
             bar.update(len(chunk))
     partial.replace(out_file)
+    retire_file(partial)  # its claim
     return out_file
 
 

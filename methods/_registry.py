@@ -55,6 +55,13 @@ class Method:
     def prepare_data(self, rows: list[dict]) -> list[dict]:
         return rows
 
+    def check_training(self, training, where: str | None = None) -> None:
+        """Raise ``ValueError`` if this method cannot train with ``training`` (its
+        ``TrainingConfig``: the ``training:`` block merged with the entry's own overrides).
+        The workflow calls it for every entry while it parses the config, with ``where``
+        naming the entry (``methods.<name>``); the shared loop calls it again before it
+        loads anything. Nothing to check by default."""
+
     def fine_tune(self, base_path, rows, config, out_dir, state_dir, seed, scorer=None, callbacks=None) -> dict:
         """The training job: by default the shared loop (``_trainer.fine_tune``) with this
         method's hooks. A method with a different kind of model (e.g. a classification
@@ -66,6 +73,10 @@ class Method:
     def training_callbacks(self, context) -> list:
         """``transformers.TrainerCallback``s to add to the shared loop (``_trainer.TrainContext``)."""
         return []
+
+    def training_gpus(self, num_processes: int) -> int:
+        """GPUs its train job asks for (the rule's ``gpu`` resource): one per process."""
+        return num_processes
 
     def training_summary(self) -> dict:
         """Extra entries for the checkpoint's training log (e.g. per-iteration NADO records)."""

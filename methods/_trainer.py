@@ -63,11 +63,21 @@ class TrainingConfig:
 
 
 def encode_rows(tokenizer, rows: list[dict], max_length: int) -> list[dict]:
-    """Tokenise training texts (EOS appended) and keep each row's domain id."""
+    """Tokenise training texts as the model sees text everywhere else, and keep each row's domain id.
+
+    A text starts with what the tokenizer puts before any text (Llama's BOS, which every
+    prompt in generation, NADO sampling and lm-eval starts with; Falcon's and SmolLM2's
+    tokenizers add nothing) and ends with EOS only if all of it fits in ``max_length``
+    tokens. A longer text is cut to ``max_length`` tokens without EOS: an EOS after a cut
+    would teach the model to end texts mid-sentence.
+    """
+    from modeling.load import special_token_ids
+
+    prefix, _ = special_token_ids(tokenizer)  # EOS is ours to add, whatever the tokenizer appends
     encoded = []
     for row in rows:
-        ids = tokenizer(row["text"], add_special_tokens=False)["input_ids"][: max_length - 1]
-        ids = ids + [tokenizer.eos_token_id]
+        ids = prefix + tokenizer(row["text"], add_special_tokens=False)["input_ids"]
+        ids = ids + [tokenizer.eos_token_id] if len(ids) < max_length else ids[:max_length]
         encoded.append({"input_ids": ids, "domain": DOMAINS[row.get("domain", "general")]})
     return encoded
 
@@ -194,6 +204,7 @@ def fine_tune(
 
     from modeling.load import load_tokenizer, pick_device, training_dtypes
 
+    method.check_training(config)
     set_seed(seed)
     device = pick_device()
     weights_dtype, compute_dtype = training_dtypes(config.precision, device)
@@ -238,6 +249,9 @@ def fine_tune(
         **method.training_summary(),
         "resumed_from": resume_from,
         "n_train_rows": len(rows),
+        "world_size": trainer.args.world_size,  # processes that trained (training.num_processes)
+        "precision": config.precision,
+        "lora_modules": _lora_modules(model) if config.lora else None,  # the modules LoRA adapted
         **meter.summary(),
         "log_history": trainer.state.log_history,
     }
@@ -366,11 +380,18 @@ def training_arguments(config: TrainingConfig, state_dir: str | os.PathLike, see
     """``transformers.TrainingArguments`` of a run, shared by every loop built on Trainer
     (``fine_tune`` here, ``sft_cls``'s classifier): checkpoints and resume points in
     ``state_dir``; ``dtype`` is the compute dtype (``training_dtypes``' second): bfloat16
-    turns on Trainer's ``bf16`` (bf16 autocast, whatever dtype the weights are in)."""
+    turns on Trainer's ``bf16`` (bf16 autocast, whatever dtype the weights are in).
+
+    One process trains on one GPU. Not distributed, Trainer counts every GPU the process
+    sees (``n_gpu = torch.cuda.device_count()``) and wraps the model in ``nn.DataParallel``
+    when there are several (the loss becomes a vector); a job may see a second GPU that
+    is not for the model (the regularized method's NADO on ``cuda:1``), so ``n_gpu`` is
+    set to 1, as Trainer itself does for a model-parallel model. Several GPUs are used
+    through ``training.num_processes`` (one process each)."""
     import torch
     from transformers import TrainingArguments
 
-    return TrainingArguments(
+    args = TrainingArguments(
         output_dir=str(state_dir),
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
@@ -399,6 +420,15 @@ def training_arguments(config: TrainingConfig, state_dir: str | os.PathLike, see
         deepspeed=config.deepspeed,
         disable_tqdm=False,
     )
+    if args.n_gpu > 1:  # resolves the device first, which sets n_gpu from device_count()
+        args._n_gpu = 1
+    return args
+
+
+def _lora_modules(model) -> list[str]:
+    """Names (last component) of the modules a peft model adapts, e.g. ["q_proj", "v_proj"]
+    on Llama, ["query_key_value"] on Falcon."""
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if hasattr(module, "lora_A")})
 
 
 def _wrap_lora(model, lora: dict, task_type: str = "CAUSAL_LM"):

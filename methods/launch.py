@@ -17,7 +17,7 @@ from pathlib import Path
 def main(job_file: str) -> None:
     import methods
     from methods._trainer import TrainingConfig
-    from scripts._common import read_jsonl
+    from corpora.jsonl import read_jsonl
 
     job = json.loads(Path(job_file).read_text())
     method = methods.build_method(job["method"], job["entry"])

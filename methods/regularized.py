@@ -15,9 +15,10 @@ budget equals ``sft``'s):
   with NADO_i.
 - ``parallel`` (the paper's default): LLM_i is fine-tuned with NADO_{i-1} while NADO_i
   trains on samples of LLM_{i-1}; only iteration 1 waits for its NADO. On one device
-  the NADO's steps are interleaved with the fine-tuning steps; with a second GPU
-  (``parallel_device``) the NADO trains there in a background thread while the LM
-  fine-tunes. NADO_K would never be used, so it is not trained.
+  the NADO's steps are interleaved with the fine-tuning steps; on a second GPU of the
+  job (``parallel_device: cuda:1``: the train job then asks for two) the NADO trains
+  there in a background thread while the LM fine-tunes. NADO_K would never be used, so
+  it is not trained.
 
 Choices of ours (the paper does not give them): lambda = ``kl_weight`` (default 1.0),
 K = 3, NADO reads the current model's (detached) last hidden states, and the KL is
@@ -34,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -51,8 +53,9 @@ class RegularizedConfig(MethodConfig):
     iterations: int = 3  # K: sample -> label -> NADO -> fine-tune rounds (ours: 3)
     schedule: str = "parallel"  # parallel (the paper's) | sequential
     parallel_device: str | None = "auto"  # parallel schedule: device that trains the next NADO in a
-    # background thread while the LM fine-tunes ("auto": cuda:1 when 2+ GPUs are visible, else none:
-    # NADO steps are interleaved with the fine-tuning steps on the same device)
+    # background thread while the LM fine-tunes. "cuda:1": the job's second GPU (a one-process train job
+    # then asks for 2); "auto": the job's second GPU if it was given one, else like null: NADO steps
+    # interleaved with the fine-tuning steps on the same device
     nado: dict = dataclasses.field(default_factory=dict)  # NADOSettings options (nado/settings.py)
 
     def __post_init__(self):
@@ -75,6 +78,15 @@ class Regularized(SFT):
         self.active_nado = None  # the NADO whose c_t enters the KL term
         self.iteration_records: list[dict] = []
         self.iteration_seconds: list[dict] = []  # where the NADO side's time went, per iteration
+
+    def check_training(self, training, where: str | None = None) -> None:
+        """Each of the K iterations needs an optimizer step of its own: with more iterations
+        than ``max_steps`` the iteration boundaries would repeat."""
+        if self.config.iterations > training.max_steps:
+            raise ValueError(
+                f"{where or f'methods.{self.config.type}'}: iterations ({self.config.iterations}) is larger than "
+                f"max_steps ({training.max_steps}): each iteration needs a fine-tuning step of its own; lower "
+                f"iterations or raise max_steps (training.max_steps, or the entry's own training: {{max_steps: N}})")
 
     def example_weights(self, domain):
         """The KL weight of each example in a batch (``domain``: 0 general, 1 toxicity)."""
@@ -118,6 +130,14 @@ class Regularized(SFT):
     def training_callbacks(self, context) -> list:
         return [_IterationSchedule(self, context)]
 
+    def training_gpus(self, num_processes: int) -> int:
+        """A one-process job whose parallel schedule trains the NADO on the job's ``cuda:N``
+        asks for N + 1 GPUs; ``auto`` asks for none beyond the model's."""
+        match = re.fullmatch(r"cuda:(\d+)", str(self.config.parallel_device))
+        if num_processes == 1 and self.config.schedule == "parallel" and match:
+            return max(1, int(match.group(1)) + 1)
+        return num_processes
+
     def training_summary(self) -> dict:
         return {"iterations": self.iteration_records, "schedule": self.config.schedule,
                 "iteration_seconds": self.iteration_seconds}
@@ -160,10 +180,22 @@ def _make_schedule_class():
 
         @staticmethod
         def _pick_nado_device(requested):
-            import torch
+            """The device of a NADO trained in a background thread; None: interleaved steps.
+
+            A job sees only the GPUs it was given (modeling/gpus.py), so ``auto`` takes a
+            second GPU only when the job asked for one; a process of a multi-GPU launch owns
+            one GPU (``cuda:LOCAL_RANK``), never a second."""
+            from modeling.gpus import process_gpus
 
             if requested == "auto":
-                return "cuda:1" if torch.cuda.device_count() > 1 else None
+                return "cuda:1" if process_gpus() > 1 else None
+            match = re.fullmatch(r"cuda:(\d+)", str(requested))
+            if match and int(match.group(1)) >= process_gpus():
+                raise ValueError(
+                    f"parallel_device {requested!r} needs {int(match.group(1)) + 1} GPUs of this training process's "
+                    f"own; it has {process_gpus()}. A one-process train job asks for them (Regularized.training_gpus) "
+                    f"unless a profile sets the train rule's gpu resource; with training.num_processes > 1 each "
+                    f"process owns one GPU: use auto or null")
             return requested
 
         # ---------------------------------------------------------------- events
@@ -236,7 +268,7 @@ def _make_schedule_class():
             from nado.model import build_nado
             from nado.sampling import label_samples, nado_prompts, sample_continuations
             from nado.train import BaseOutputCache, NADOTrainer, build_examples
-            from scripts._common import read_jsonl
+            from corpora.jsonl import read_jsonl
 
             ctx, settings = self.context, self.settings
             seed = ctx.seed * 1000 + iteration
@@ -304,7 +336,8 @@ def _make_schedule_class():
                 torch.save({
                     "iteration": self.pending_iteration, "steps_per_update": self.steps_per_update,
                     "examples": self.pending.examples, "hidden": self.pending.cache.hidden,
-                    "head": self.pending.cache.head.state_dict(), "optimizer": self.pending.optimizer.state_dict(),
+                    "head": self.pending.cache.head.state_dict(), "autocast_dtype": self.pending.cache.autocast_dtype,
+                    "optimizer": self.pending.optimizer.state_dict(),
                     "step_index": self.pending.step_index, "history": self.pending.history,
                     "mean_label": self.pending.mean_label,
                 }, folder / "pending_state.pt")
@@ -327,12 +360,11 @@ def _make_schedule_class():
                 self.method.active_nado = load_nado(folder / "active", device=device)
             if (folder / "pending_state.pt").exists():
                 state = torch.load(folder / "pending_state.pt", map_location="cpu", weights_only=False)
-                cache = BaseOutputCache.__new__(BaseOutputCache)
-                cache.device, cache.hidden = device, state["hidden"]
-                cache.head = copy.deepcopy(self.context.model.get_output_embeddings()).requires_grad_(False)
-                cache.head.load_state_dict(state["head"])
+                head = copy.deepcopy(self.context.model.get_output_embeddings())
+                head.load_state_dict(state["head"])
+                cache = BaseOutputCache.restored(head, state["hidden"], self.nado_device or device,
+                                                 autocast_dtype=state.get("autocast_dtype"))
                 nado = load_nado(folder / "pending", device=self.nado_device or device).train()
-                cache.to(self.nado_device or device)
                 trainer = NADOTrainer(nado, None, state["examples"], self.settings, self.context.seed * 1000 + state["iteration"],
                                       self.context.tokenizer.pad_token_id, cache=cache)
                 trainer.optimizer.load_state_dict(state["optimizer"])

@@ -20,7 +20,7 @@ PREFETCH_COMMAND = "make prefetch CONFIG=<your config>"
 
 # A model folder without its weights: config, generation config, tokenizer (json,
 # sentencepiece .model, BPE vocab/merges .txt) and any remote code.
-MODEL_FILE_PATTERNS = ("*.json", "*.model", "*.txt", "*.py", "*.tiktoken")
+MODEL_FILE_PATTERNS = ("*.json", "*.model", "*.txt", "*.py", "*.tiktoken", "*.jinja")  # .jinja: transformers 5 chat templates
 WEIGHT_FORMATS = ("*.safetensors", "*.bin")  # preferred first; repos often carry both
 
 

@@ -81,6 +81,20 @@ def load_tokenizer(path: str | os.PathLike, padding_side: str = "left"):
     return tokenizer
 
 
+def special_token_ids(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids ``tokenizer`` puts before and after a text (``add_special_tokens=True``, its
+    default, which generation, NADO sampling, trl and lm-eval use): Llama's ``([BOS], [])``;
+    Falcon's and SmolLM2's ``([], [])``. Training and scoring code builds its ids as
+    ``prefix + text ids`` with these, so a model is trained on text as it is prompted with it."""
+    plain = tokenizer("x", add_special_tokens=False)["input_ids"]
+    full = tokenizer("x")["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return full[:start], full[start + len(plain) :]
+    raise ValueError(f"tokenizer {type(tokenizer).__name__} changes a text's own tokens when it adds special tokens "
+                     f"({plain} -> {full}): training and prompting cannot be made to agree")
+
+
 def load_causal_lm(path: str | os.PathLike, device: str = "auto", precision: str = "auto"):
     from transformers import AutoModelForCausalLM
 

@@ -124,8 +124,11 @@ def resolve_hub(hub_id: str, revision: str | None = None, path: str | None = Non
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     try:
-        # Online: weights in one format (safetensors, else .bin), as scripts/prefetch.py fetches them.
-        patterns = None if offline else hub_allow_patterns(HfApi().list_repo_files(hub_id, revision=revision))
+        # Weights in one format (safetensors, else .bin), as scripts/prefetch.py fetches them. Offline,
+        # the same patterns over the repository's file list that the cache recorded: a snapshot that
+        # prefetch filled holds only those files, and asking for all would fail as incomplete.
+        files = _cached_repo_files(hub_id, revision) if offline else HfApi().list_repo_files(hub_id, revision=revision)
+        patterns = hub_allow_patterns(files) if files is not None else None
         return snapshot_download(hub_id, revision=revision, local_files_only=offline, allow_patterns=patterns)
     except Exception as err:  # not cached offline; online: no network, unknown or gated repository
         raise ModelNotFoundError(
@@ -134,6 +137,17 @@ def resolve_hub(hub_id: str, revision: str | None = None, path: str | None = Non
             f"downloaded ({type(err).__name__}): {fetch_hint(hub_id, revision=revision)}; "
             f"or set models.<alias>.path to a local folder."
         ) from None
+
+
+def _cached_repo_files(hub_id: str, revision: str | None) -> list[str] | None:
+    """The file list of a cached repository as the hub listed it at download time, or None."""
+    from huggingface_hub import get_cached_repo_tree
+    from huggingface_hub.errors import CachedRepoTreeNotFoundError
+
+    try:
+        return [entry.path for entry in get_cached_repo_tree(hub_id, revision=revision)]
+    except (CachedRepoTreeNotFoundError, OSError):
+        return None  # a cache written by an older huggingface_hub: take the snapshot as it is
 
 
 def prepare_model(alias: str, spec: dict, out_dir: str | os.PathLike, seed: int = 0) -> ModelManifest:

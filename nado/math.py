@@ -101,20 +101,31 @@ class _GuidedKL(torch.autograd.Function):
     """``KL(q || p_theta)`` per row with q built from stopgrad(p_theta); gradient ``p - q``.
 
     One fused pass instead of autograd through two log-softmaxes: the [N, V] tensors
-    are the training step's largest after the logits themselves. With
-    ``log q = log p + log r - log Z`` (``log Z = logsumexp(log p + log r)``),
-    ``KL = sum_v q (log q - log p) = sum_v q log r - log Z``; and since q is held fixed,
-    ``d KL / d logits = p - q``.
+    are the training step's largest after the logits themselves. With ``q = p r / Z``
+    (``Z = sum_v p r``), ``KL = sum_v q log(q / p) = sum_v q log r - log Z``; and since q is
+    held fixed, ``d KL / d logits = p - q``.
+
+    Computed in fp32 whatever the logits' dtype (bf16 under autocast), and in a form that
+    keeps a small KL accurate: a young NADO's r is nearly flat (KL ~1e-6), and
+    ``sum q log r - log Z`` is then the difference of two numbers near log 0.5, each summed
+    over the vocabulary: fp32 noise of either sign (fp32 does not even sum p to exactly 1).
+    Instead log r is shifted by its mean under p (``s = log r - m``; q and the KL are
+    unchanged by any shift), so ``Z = 1 + sum_v p expm1(s)`` and ``KL = sum_v q s - log1p(Z - 1)``
+    subtract only small second-order terms. ``m`` is kept within 60 of ``max log r`` so
+    ``exp(s)`` cannot overflow.
     """
 
     @staticmethod
     def forward(ctx, logits, log_r):
-        log_p = torch.log_softmax(logits.float(), dim=-1)
-        log_q = log_p + log_r
-        log_z = torch.logsumexp(log_q, dim=-1, keepdim=True)
-        q = log_q.sub_(log_z).exp_()
-        kl = (q * log_r).sum(dim=-1) - log_z.squeeze(-1)
-        ctx.save_for_backward(log_p.exp_().sub_(q))  # p - q, in log_p's storage
+        p = torch.softmax(logits.float(), dim=-1)
+        mean = torch.linalg.vecdot(p, log_r, dim=-1).unsqueeze(-1)
+        shift = log_r - torch.maximum(mean, log_r.amax(dim=-1, keepdim=True) - 60.0)
+        ratio_m1 = torch.expm1(shift)
+        z_minus_1 = torch.linalg.vecdot(p, ratio_m1, dim=-1).unsqueeze(-1)
+        q = torch.addcmul(p, p, ratio_m1).div_(1 + z_minus_1)  # p exp(shift) / Z
+        del ratio_m1
+        kl = torch.linalg.vecdot(q, shift, dim=-1) - torch.log1p(z_minus_1).squeeze(-1)
+        ctx.save_for_backward(p.sub_(q))  # p - q, in p's storage
         ctx.logits_dtype = logits.dtype
         return kl
 

@@ -3,7 +3,8 @@
 Samples are drawn by ancestral sampling (T=1, top_p=1, top_k=0 by default: Hugging
 Face's default top_k=50 would silently truncate p and bias R), batched and seeded,
 and written to a JSONL file with their token ids, so a later step or a rerun reuses
-them. Labels are ``1 - toxicity`` from the configured scorer, or
+them (a rerun of the same settings and model only: corpora/provenance.py). Labels
+are ``1 - toxicity`` from the configured scorer, or
 ``1[toxicity < threshold]`` when a threshold is set.
 """
 from __future__ import annotations
@@ -30,18 +31,19 @@ def nado_prompts(rows: list[dict], n_prompts: int, seed: int, max_words: int = 2
 
 
 def sample_continuations(model, tokenizer, prompts: list[dict], settings, seed: int, out_file, progress=True,
-                         hidden_out: dict | None = None):
+                         hidden_out: dict | None = None, provenance: dict | None = None):
     """Ancestral samples of ``model`` for each prompt, with token ids, to ``out_file``.
 
     ``hidden_out``: receives the model's last hidden states per sample (by row index of
-    ``out_file``), for a ``BaseOutputCache`` of the same model."""
+    ``out_file``), for a ``BaseOutputCache`` of the same model. ``provenance``: what made
+    ``model``, so that a partial file of another model is not resumed (``generate_to_file``)."""
     from evaluation.generate import generate_to_file
 
     items = [{**prompt, "sample": k} for prompt in prompts for k in range(settings.samples_per_prompt)]
     return generate_to_file(
         model, tokenizer, items, out_file, batch_size=settings.sample_batch_size, seed=seed,
         max_new_tokens=settings.max_new_tokens, temperature=settings.temperature, top_p=settings.top_p,
-        top_k=settings.top_k, keep_token_ids=True, progress=progress, hidden_out=hidden_out,
+        top_k=settings.top_k, keep_token_ids=True, progress=progress, hidden_out=hidden_out, provenance=provenance,
     )
 
 

@@ -67,6 +67,14 @@ class BaseOutputCache:
     and checked: its head must reproduce the logits, so an architecture whose last
     hidden state is not the output layer's input fails loudly instead of training on a
     wrong ``p``, and reused states must equal the recomputed ones.
+
+    Mixed precision: the model's forward may run under autocast (Trainer's ``bf16``:
+    accelerate wraps the forward of the model being fine-tuned in bf16 autocast and casts
+    its outputs to fp32). The copied head then runs under the autocast its original ran
+    under in that forward (``autocast_dtype``, recorded by a hook on the output layer), so
+    ``log p`` is the model's own, and both checks allow the rounding of the dtype the model
+    computed in (``compute_dtype``): fp32 1e-3 relative, bf16 4 units in the last place
+    (3%; its rounding alone is 0.4%), always far below what a wrong head or wrong states give.
     """
 
     def __init__(self, base_model, examples: list[dict], pad_token_id: int, batch_size: int = 16,
@@ -75,6 +83,7 @@ class BaseOutputCache:
 
         self.device = next(base_model.parameters()).device
         self.head = copy.deepcopy(base_model.get_output_embeddings()).requires_grad_(False)
+        self.autocast_dtype = None  # the autocast of the model's forward: set by the checked forward
         known_hidden = known_hidden or {}
         self.hidden: list[torch.Tensor | None] = []
         for example in examples:
@@ -89,27 +98,59 @@ class BaseOutputCache:
                 self.hidden[i] = hidden
         if examples and not missing:  # every state was reused: check them against a forward pass
             (fresh,) = self._forward(base_model, examples[:1], pad_token_id, check=True)
-            scale = fresh.abs().max().item()
-            if not torch.allclose(self.hidden[0].float(), fresh.float(), rtol=1e-3, atol=1e-3 * scale):
+            if not _close(self.hidden[0], fresh, self.compute_dtype):
                 raise RuntimeError("the sampler's hidden states differ from the model's forward pass "
-                                   f"(max abs diff {(self.hidden[0].float() - fresh.float()).abs().max().item():.3g})")
+                                   f"(max abs diff {(self.hidden[0].float() - fresh.float()).abs().max().item():.3g}, "
+                                   f"computed in {self.compute_dtype})")
+
+    @classmethod
+    def restored(cls, head, hidden: list[torch.Tensor], device, autocast_dtype=None) -> "BaseOutputCache":
+        """A cache rebuilt from its parts (a checkpoint's): ``head`` a copy of the output layer."""
+        cache = cls.__new__(cls)
+        cache.head, cache.hidden, cache.autocast_dtype = head.requires_grad_(False), hidden, autocast_dtype
+        return cache.to(device)
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the model computed its outputs in: its autocast's, else its weights'."""
+        return self.autocast_dtype or self.head.weight.dtype
 
     def _forward(self, base_model, examples: list[dict], pad_token_id: int, check: bool) -> list[torch.Tensor]:
         batch = collate(examples, pad_token_id, self.device)
-        with torch.no_grad():
-            out = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+
+        def record_autocast(module, args, output):
+            device_type = output.device.type
+            enabled = torch.is_autocast_enabled(device_type)
+            self.autocast_dtype = torch.get_autocast_dtype(device_type) if enabled else None
+
+        hook = base_model.get_output_embeddings().register_forward_hook(record_autocast) if check else None
+        try:
+            with torch.no_grad():
+                out = base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                 output_hidden_states=True)
+        finally:
+            if hook is not None:
+                hook.remove()
         hidden = out.hidden_states[-1]
         if check:
             self._check(hidden, out.logits, batch["attention_mask"])
         return [row[: len(example["input_ids"]) - 1].cpu() for row, example in zip(hidden, examples)]
 
     def _check(self, hidden, logits, mask):
-        with torch.no_grad():
-            mine = self.head(hidden).float()[mask.bool()]
-        theirs = logits.float()[mask.bool()]
-        if not torch.allclose(mine, theirs, rtol=1e-3, atol=1e-3 * theirs.abs().max().item()):
+        mine = self.logits(hidden)[mask.bool()]
+        if not _close(mine, logits[mask.bool()], self.compute_dtype):
             raise RuntimeError("the base model's last hidden state is not its output layer's input "
-                               "(hidden_states[-1] -> get_output_embeddings() does not reproduce its logits)")
+                               "(hidden_states[-1] -> get_output_embeddings() does not reproduce its logits, "
+                               f"computed in {self.compute_dtype})")
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The copied output layer at ``hidden``, computed as the model computed it (its
+        forward's autocast, or its weights' dtype); fp32 [..., V]."""
+        with torch.no_grad():
+            if self.autocast_dtype is None:
+                return self.head(hidden.to(self.head.weight.dtype)).float()
+            with torch.autocast(torch.device(self.device).type, dtype=self.autocast_dtype):
+                return self.head(hidden).float()
 
     def to(self, device) -> "BaseOutputCache":
         """Serve batches on ``device`` (e.g. a second GPU that trains the NADO)."""
@@ -127,8 +168,16 @@ class BaseOutputCache:
 
     def log_p(self, hidden: torch.Tensor) -> torch.Tensor:
         """The base model's ``log p`` [..., V] at the given hidden states."""
-        with torch.no_grad():
-            return torch.log_softmax(self.head(hidden).float(), dim=-1)
+        return torch.log_softmax(self.logits(hidden), dim=-1)
+
+
+def _close(mine: torch.Tensor, theirs: torch.Tensor, dtype: torch.dtype) -> bool:
+    """``mine`` equals ``theirs`` up to the rounding of a computation in ``dtype``: relative
+    tolerance (also on the scale of ``theirs``, for elements near 0) 1e-3 in fp32, 4 units in
+    the last place in lower precision (bf16 0.031, fp16 0.0039)."""
+    tolerance = max(1e-3, 4 * torch.finfo(dtype).eps)
+    theirs = theirs.float()
+    return torch.allclose(mine.float(), theirs, rtol=tolerance, atol=tolerance * theirs.abs().max().item())
 
 
 class NADOTrainer:

@@ -18,14 +18,19 @@ rule build_embedded_data:
 
 
 rule prepare_mixture:
+    # Training rows that repeat an evaluation prompt are left out before drawing (corpora/overlap.py);
+    # the stats file counts them per domain.
     input:
         toxicity=get_data_source("toxicity_train"),
         general=get_data_source("general_train"),
+        prompts=get_data_source("toxicity_prompts"),
     output:
-        "results/data/train_mixture.jsonl",
+        mixture="results/data/train_mixture.jsonl",
+        stats="results/data/train_mixture.stats.json",
     params:
         toxicity=config["data"]["toxicity_train"],
         general=config["data"]["general_train"],
+        prompts=config["data"]["toxicity_prompts"],
         mixture=config["data"]["mixture"],
     log:
         "logs/prepare_mixture.log",
@@ -47,6 +52,8 @@ rule score_mixture:
     benchmark:
         "benchmarks/score_mixture.tsv"
     threads: 2
+    resources:
+        gpu=1,  # the scorer uses a GPU when its job has one (modeling/gpus.py); 40,000 training rows: minutes there, hours on CPU cores
     conda:
         "../envs/suite.yaml"
     script:

@@ -36,6 +36,8 @@ rule score_toxicity:
     log:
         "logs/score_toxicity/{model}/{method}/seed{seed}.log",
     threads: 2
+    resources:
+        gpu=1,  # the scorer uses a GPU when its job has one (modeling/gpus.py)
     conda:
         "../envs/suite.yaml"
     script:

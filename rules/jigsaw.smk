@@ -2,7 +2,7 @@
 # fine-tune on labelled comments with the LM loss on comment-plus-label text (sft,
 # regularized: the usual methods, unchanged) or a classification head (sft_cls), then
 # report generation toxicity (mean score) and classification ROC AUC.
-#   results/jigsaw/data/{train,test}.jsonl                          comments (+ LM-loss text)
+#   results/jigsaw/data/{train,test}.jsonl, stats.json              comments (+ LM-loss text), counts
 #   results/jigsaw/checkpoints/{model}/{jmethod}/seed{seed}/        model/ (+ classifier/), state/, manifest.json
 #   results/jigsaw/generations/{model}/{jmethod}/seed{seed}/        toxicity.jsonl, toxicity.scored.jsonl
 #   results/jigsaw/metrics/{model}/{jmethod}/seed{seed}/            toxicity.json, auc.json
@@ -29,6 +29,7 @@ if JIGSAW_ENABLED:
             JIGSAW_TRAINING[_name] = TrainingConfig.from_dict(
                 {**config["training"], **JIGSAW.get("training", {}), **JIGSAW_METHODS[_name].config.training}
             )
+            JIGSAW_METHODS[_name].check_training(JIGSAW_TRAINING[_name], where=f"methods.{_name}")
         except ValueError as _err:  # name the entry as it is written in the config
             _message = str(_err)
             raise ValueError(("jigsaw." if _message.startswith("methods.") else f"jigsaw.methods.{_name}: ") + _message) from None
@@ -73,8 +74,9 @@ if JIGSAW_ENABLED:
         input:
             csv=JIGSAW_SOURCE_FILES,  # the Kaggle-layout CSVs of a local folder (so the DAG links the stand-in's)
         output:
-            train="results/jigsaw/data/train.jsonl",
+            train="results/jigsaw/data/train.jsonl",  # no comment of the test split (corpora/overlap.py)
             test="results/jigsaw/data/test.jsonl",
+            stats="results/jigsaw/data/stats.json",  # comments read, left out as repeats of a test comment, drawn
         params:
             data=JIGSAW.get("data"),
             n_train=JIGSAW.get("n_train"),
@@ -171,6 +173,8 @@ if JIGSAW_ENABLED:
         log:
             "logs/jigsaw_score_toxicity/{model}/{jmethod}/seed{seed}.log",
         threads: 2
+        resources:
+            gpu=1,  # the scorer uses a GPU when its job has one (modeling/gpus.py)
         conda:
             "../envs/suite.yaml"
         script:

@@ -44,7 +44,8 @@ rule train:
         "benchmarks/train/{model}/{method}/seed{seed}.tsv"
     threads: 2
     resources:
-        gpu=lambda wildcards: get_training_config(wildcards).get("num_processes", 1),  # one GPU per process
+        # one per process; a one-process regularized job with parallel_device: cuda:1 asks for 2
+        gpu=lambda wildcards: METHODS[wildcards.method].training_gpus(get_training_config(wildcards).get("num_processes", 1)),
         mem_mb=8000,
     conda:
         "../envs/suite.yaml"

@@ -13,6 +13,22 @@ rule tables:
         JIGSAW_OUTPUTS,  # empty when jigsaw.enabled is false
         PAPER_OUTPUTS,  # ours beside the paper's numbers, and the executed notebook
         expand("results/tables/nado_decoding_speed/{model}.{method}.seed{seed}.csv", model=MODELS[:1], method=GUIDED[:1], seed=SEEDS[:1]),
+        "results/run_config.yaml",
+
+
+rule run_config:
+    # The config the tables were made with (schema defaults filled in): what tests/workflow
+    # check a run against, and the provenance of the committed tables. Rewritten when the config changes.
+    output:
+        "results/run_config.yaml",
+    params:
+        config=config,
+    log:
+        "logs/run_config.log",
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/run_config.py"
 
 
 

@@ -1,6 +1,7 @@
 import os
 
-from scripts._common import start_job, write_json
+from corpora.jsonl import write_json
+from scripts._common import start_job
 
 start_job(snakemake)
 from evaluation.benchmarks import run_suite

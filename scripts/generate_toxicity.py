@@ -1,4 +1,6 @@
-from scripts._common import read_jsonl, start_job
+from corpora.jsonl import read_jsonl
+from corpora.provenance import file_digest
+from scripts._common import start_job
 
 start_job(snakemake)
 from evaluation.generate import generate_to_file
@@ -21,5 +23,5 @@ print(f"{manifest.alias}/{manifest.method}: {len(prompts)} prompts x {settings['
 generate_to_file(
     model, tokenizer, items, snakemake.output[0], batch_size=settings["batch_size"], seed=int(snakemake.wildcards.seed),
     max_new_tokens=settings["max_new_tokens"], temperature=settings["temperature"], top_p=settings["top_p"],
-    guide=guide,
+    guide=guide, provenance={"model": manifest.path, "nado": manifest.nado_path, "manifest": file_digest(snakemake.input.manifest)},
 )

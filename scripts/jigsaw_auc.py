@@ -1,4 +1,5 @@
-from scripts._common import read_jsonl, start_job, write_json
+from corpora.jsonl import read_jsonl, write_json
+from scripts._common import start_job
 
 start_job(snakemake)
 from evaluation.classification import (

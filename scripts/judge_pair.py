@@ -1,4 +1,5 @@
-from scripts._common import read_jsonl, start_job, write_jsonl
+from corpora.jsonl import read_jsonl, write_jsonl
+from scripts._common import start_job
 
 start_job(snakemake)
 from evaluation.winrate import collect_pairs, judge_items, uses_chat_template

@@ -1,12 +1,20 @@
-from scripts._common import start_job, write_jsonl
+from corpora.jsonl import write_json, write_jsonl
+from scripts._common import start_job
 
 start_job(snakemake)
-from corpora.loaders import load, mix_domains
+from corpora.loaders import load
+from corpora.overlap import build_mixture
 
-toxicity, general = snakemake.params.toxicity, snakemake.params.general
+params = snakemake.params
+toxicity, general, prompt_set = params.toxicity, params.general, params.prompts
 toxicity_rows = load(toxicity["loader"], toxicity["source"], limit=toxicity.get("limit"))
 general_rows = load(general["loader"], general["source"], limit=general.get("limit"))
-mixture = snakemake.params.mixture
-rows = mix_domains(toxicity_rows, general_rows, mixture["n_per_domain"], mixture["seed"])
-print(f"{len(toxicity_rows)} toxicity-domain and {len(general_rows)} general rows -> mixture of {len(rows)}")
-write_jsonl(rows, snakemake.output[0])
+# Every prompt of the set (as prepare_prompts reads it, before its n_prompts cut): changing
+# evaluation.toxicity.n_prompts does not change the training data.
+prompts = [row["prompt"] for row in load(prompt_set["loader"], prompt_set["source"], limit=prompt_set.get("limit"))]
+rows, stats = build_mixture(toxicity_rows, general_rows, prompts, params.mixture["n_per_domain"], params.mixture["seed"])
+for name in ("toxicity", "general"):
+    print(f"{name}: {stats[name]['read']} rows read, {stats[name]['removed_evaluation_duplicates']} left out as "
+          f"repeats of one of the {len(prompts)} evaluation prompts, {stats[name]['drawn']} drawn")
+write_jsonl(rows, snakemake.output.mixture)
+write_json(stats, snakemake.output.stats)

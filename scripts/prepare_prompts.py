@@ -1,4 +1,5 @@
-from scripts._common import start_job, write_jsonl
+from corpora.jsonl import write_jsonl
+from scripts._common import start_job
 
 start_job(snakemake)
 from corpora.loaders import load

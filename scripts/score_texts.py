@@ -1,6 +1,7 @@
 from collections import defaultdict
 
-from scripts._common import read_jsonl, start_job, write_jsonl
+from corpora.jsonl import read_jsonl, write_jsonl
+from scripts._common import start_job
 
 start_job(snakemake)
 from evaluation.toxicity import build_scorer

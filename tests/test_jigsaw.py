@@ -59,18 +59,18 @@ def test_roc_auc_rejects_bad_input():
 
 
 def _splits(n_train=8, n_test=6):
-    rows = lambda n, prefix: [{"id": f"{prefix}{i}", "text": f"comment number {i}", "label": i % 2} for i in range(n)]
-    return {"train": rows(n_train, "a"), "test": rows(n_test, "b")}
+    rows = lambda n, prefix: [{"id": f"{prefix}{i}", "text": f"comment {prefix}{i}", "label": i % 2} for i in range(n)]
+    return {"train": rows(n_train, "a"), "test": rows(n_test, "b")}  # no comment in both splits (they would be removed)
 
 
 def test_build_splits_keeps_labels_and_builds_lm_text():
-    train, test = build_splits(_splits(), n_train=4, n_test=None, template=TEMPLATE, label_words=LABEL_WORDS)
+    train, test, _ = build_splits(_splits(), n_train=4, n_test=None, template=TEMPLATE, label_words=LABEL_WORDS)
     assert len(train) == 4 and len(test) == 6
     for row in train:
         assert row["text"] == f"Comment: {row['comment']}\nToxic:" + LABEL_WORDS[row["label"]]
         assert row["domain"] == "toxicity" and row["label"] in (0, 1)
     assert set(test[0]) == {"id", "comment", "label"}
-    again, _ = build_splits(_splits(), n_train=4, n_test=None, template=TEMPLATE, label_words=LABEL_WORDS)
+    again, _, _ = build_splits(_splits(), n_train=4, n_test=None, template=TEMPLATE, label_words=LABEL_WORDS)
     assert again == train  # the shuffle is seeded
 
 
@@ -153,6 +153,30 @@ def test_long_comments_are_cut_as_in_training(tiny_lm):
     assert score[0] == pytest.approx(_manual_yes_probability(model, tokenizer, fitted), rel=1e-5)
     with pytest.raises(ValueError, match="no room for a comment"):
         fit_comment(tokenizer, comment, TEMPLATE, LABEL_WORDS, max_length=4)
+
+
+def test_comments_are_trained_and_scored_with_bos_where_the_tokenizer_adds_it(tiny_bos_model_dir):
+    """A Llama-style tokenizer: the LM-loss text starts with BOS, as a prompt does in generation,
+    and is still cut so that its label word and EOS fit; the label probability is read after
+    the same ids (BOS + prompt) the model was trained on."""
+    import torch
+
+    from methods._trainer import encode_rows
+    from modeling.load import load_causal_lm, load_tokenizer
+
+    model, tokenizer = load_causal_lm(tiny_bos_model_dir, device="cpu"), load_tokenizer(tiny_bos_model_dir)
+    comment = "this is a rather long comment about nothing in particular " * 6
+    row = {"id": "x", "comment": comment, "label": 1, "text": "unused", "domain": "toxicity"}
+    (fitted,) = fit_lm_rows([row], tokenizer, TEMPLATE, LABEL_WORDS, 24)
+    (encoded,) = encode_rows(tokenizer, [fitted], 24)
+    ids = encoded["input_ids"]
+    (yes,) = tokenizer(LABEL_WORDS[1], add_special_tokens=False)["input_ids"]
+    assert ids[0] == tokenizer.bos_token_id and ids[-2:] == [yes, tokenizer.eos_token_id] and len(ids) <= 24
+    score = label_probabilities(model, tokenizer, [comment], template=TEMPLATE, label_words=LABEL_WORDS, max_length=24)
+    (no,) = tokenizer(LABEL_WORDS[0], add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        probs = torch.softmax(model(input_ids=torch.tensor([ids[:-2]])).logits[0, -1].double(), dim=-1)
+    assert score[0] == pytest.approx(float(probs[yes] / (probs[yes] + probs[no])), rel=1e-5)
 
 
 # --- sft_cls ------------------------------------------------------------------

@@ -126,6 +126,23 @@ def test_guided_kl_value_and_gradient_match_autograd_through_the_definition():
     assert (kl >= -1e-7).all()
 
 
+@pytest.mark.parametrize("logits_dtype", [torch.float32, torch.bfloat16])
+def test_guided_kl_of_a_nearly_flat_r_is_accurate_and_not_negative(logits_dtype):
+    """A young NADO's R is nearly constant, so KL(q || p) is tiny: computed as the difference
+    of two numbers near log 0.5 over a 49k vocabulary it would be fp32 rounding noise, often
+    negative (bf16 logits, as under autocast, included). Shifting log R by a constant changes
+    neither q nor the KL, and leaves only small numbers to subtract."""
+    torch.manual_seed(0)
+    logits = (3 * torch.randn(16, 49152)).to(logits_dtype)
+    c = 1e-2 * torch.randn(16, 49152)
+    log_p = torch.log_softmax(logits.double(), dim=-1)
+    log_q = torch.log_softmax(log_p + F.logsigmoid(c.double()), dim=-1)
+    reference = (log_q.exp() * (log_q - log_p)).sum(-1)  # float64, ~1e-5
+    kl = guided_kl(logits.requires_grad_(True), c)
+    assert kl.dtype == torch.float32 and (kl >= 0).all()
+    torch.testing.assert_close(kl.double(), reference, rtol=1e-3, atol=0)
+
+
 def test_guided_kl_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         guided_kl(torch.zeros(2, 5), torch.zeros(2, 4))

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from conftest import as_accelerate_bf16
 from nado.decode import NADOGuide
 from nado.model import NADOArchitecture, NADOModel, build_nado, load_nado, save_nado
 from nado.settings import NADOSettings
@@ -136,6 +137,60 @@ def test_cache_keeps_the_positions_that_predict_a_token_and_reuses_known_states(
         known = {e["row"]: h + 0.5 for e, h in zip(examples, computed.hidden)}
         with pytest.raises(RuntimeError, match="sampler's hidden states differ"):
             BaseOutputCache(model, examples, 0, batch_size=3, known_hidden=known)
+    finally:
+        hook.remove()
+
+
+def _sampled_examples(model, tokenizer, prompts=("The weather today is", "Hi", "A much longer prompt about the sea")):
+    """Ancestral samples of ``model`` as NADO examples, with the sampler's hidden states (row index -> [L-1, H])."""
+    from evaluation.generate import sample_batch
+
+    hidden = []
+    samples = sample_batch(model, tokenizer, list(prompts), max_new_tokens=8, temperature=1.0,
+                           generator=torch.Generator().manual_seed(0), return_ids=True, hidden_out=hidden)
+    examples = [{"input_ids": tokenizer(p)["input_ids"] + ids, "prompt_len": len(tokenizer(p)["input_ids"]),
+                 "label": 1.0, "row": i} for i, (p, (_, ids)) in enumerate(zip(prompts, samples))]
+    return examples, dict(enumerate(hidden))
+
+
+def test_cache_under_bf16_autocast_reuses_the_samplers_states_and_gives_the_models_p(tiny):
+    """Under autocast the states and logits are bf16-rounded: the cache's output layer runs under
+    the forward's own autocast (so it reproduces the logits) and its checks use bf16 tolerances."""
+    model, tokenizer = tiny
+    autocast_model = as_accelerate_bf16(model)
+    examples, known = _sampled_examples(autocast_model, tokenizer)
+    cache = BaseOutputCache(autocast_model, examples, tokenizer.pad_token_id, batch_size=2, known_hidden=known)
+    assert all(cache.hidden[i] is known[i] for i in range(len(examples)))
+    batch = collate(examples, tokenizer.pad_token_id, "cpu")
+    with torch.no_grad():
+        out = autocast_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+    mask = batch["attention_mask"].bool()
+    # log p of the consistency term is the model's own, bf16 output layer and all (fp32 would be ~1e-2 off)
+    torch.testing.assert_close(cache.log_p(out.hidden_states[-1][mask]), torch.log_softmax(out.logits[mask].float(), -1))
+    settings = NADOSettings(layers=1, width=16, heads=2, batch_size=2, epochs=1)
+    trainer = NADOTrainer(build_nado(model.config, settings), None, examples, settings, seed=0,
+                          pad_token_id=tokenizer.pad_token_id, cache=cache)
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in trainer.fit(progress=False))
+
+
+def test_cache_checks_under_bf16_autocast_still_catch_a_wrong_head_and_wrong_states(tiny):
+    model, tokenizer = tiny
+    autocast_model = as_accelerate_bf16(model)
+    examples, known = _sampled_examples(autocast_model, tokenizer)
+    shifted = {i: torch.roll(h, 1, dims=0) for i, h in known.items()}  # states of the neighbouring positions
+    with pytest.raises(RuntimeError, match="sampler's hidden states differ"):
+        BaseOutputCache(autocast_model, examples, tokenizer.pad_token_id, known_hidden=shifted)
+    scaled = {i: h * 1.1 for i, h in known.items()}  # 10% off: far beyond bf16 rounding (~0.4%)
+    with pytest.raises(RuntimeError, match="sampler's hidden states differ"):
+        BaseOutputCache(autocast_model, examples, tokenizer.pad_token_id, known_hidden=scaled)
+    # An output layer that reads something other than the last hidden state (here: 10% more of it;
+    # the cache's copy of the layer, which copies its hooks, reads the state itself).
+    head = autocast_model.get_output_embeddings()
+    hook = head.register_forward_pre_hook(lambda module, args: (args[0] * 1.1,) if module is head else None)
+    try:
+        for reused in (known, None):
+            with pytest.raises(RuntimeError, match="not its output layer's input"):
+                BaseOutputCache(autocast_model, examples, tokenizer.pad_token_id, known_hidden=reused)
     finally:
         hook.remove()
 

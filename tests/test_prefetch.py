@@ -116,7 +116,7 @@ def test_fetch_refuses_to_run_offline(capsys, monkeypatch):
 
 def test_weights_in_one_format_only():
     both = ["config.json", "model-00001-of-00002.safetensors", "pytorch_model-00001-of-00002.bin", "tokenizer.model"]
-    assert hub_allow_patterns(both) == ["*.json", "*.model", "*.txt", "*.py", "*.tiktoken", "*.safetensors"]
+    assert hub_allow_patterns(both) == ["*.json", "*.model", "*.txt", "*.py", "*.tiktoken", "*.jinja", "*.safetensors"]
     assert hub_allow_patterns(["config.json", "pytorch_model-00001-of-00007.bin"])[-1] == "*.bin"
     assert "*.safetensors" not in hub_allow_patterns(both, weights=False) and "*.bin" not in hub_allow_patterns(both, weights=False)
 

@@ -102,6 +102,35 @@ def test_loss_on_covered_positions_equals_the_dense_objective(tiny, name):
     model.zero_grad()
 
 
+def test_kl_under_bf16_autocast_is_computed_in_fp32(tiny):
+    """Under Trainer's bf16 (accelerate's autocast) the logits are bf16-rounded, but the KL
+    and its weighting are fp32: the loss equals the objective written out in float64 on the
+    same outputs."""
+    from conftest import as_accelerate_bf16
+
+    model, tokenizer = tiny
+    autocast_model = as_accelerate_bf16(model)
+    method = methods.build_method("regularized", {"kl_weight": 1.5})
+    torch.manual_seed(1)
+    method.active_nado = build_nado(model.config, NADOSettings(layers=1, width=32, heads=2))
+    torch.nn.init.normal_(method.active_nado.head.weight, std=0.05)  # a young NADO: a small KL
+    batch = _batch(tokenizer, ROWS[:4])
+    loss, logs = method.compute_loss(autocast_model, batch)
+    out = autocast_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+                         output_hidden_states=True)
+    with torch.no_grad():
+        c, _ = method.active_nado(out.hidden_states[-1], attention_mask=batch["attention_mask"])
+    log_p = torch.log_softmax(out.logits.double(), dim=-1)
+    log_q = torch.log_softmax(log_p + torch.nn.functional.logsigmoid(c.double()), dim=-1)
+    kl = (log_q.exp() * (log_q - log_p)).sum(-1)
+    predicts = torch.zeros_like(kl)
+    predicts[:, :-1] = (batch["labels"][:, 1:] != -100).double()
+    assert out.logits.dtype == torch.float32 and 0 < logs["kl"] < 0.05
+    torch.testing.assert_close(logs["kl"].double(), kl[predicts.bool()].mean(), rtol=1e-4, atol=0)
+    regularizer = (loss - out.loss).double()  # fp32 rounding of the LM loss (~11) leaves ~1e-5 of it
+    torch.testing.assert_close(regularizer, 1.5 * (kl * predicts).sum() / predicts.sum(), rtol=1e-3, atol=0)
+
+
 class _ZeroNADO(Regularized):
     """Regularized with a fixed zero-initialised NADO and no NADO training."""
 
@@ -172,7 +201,59 @@ def test_each_schedule_runs_its_iterations(tiny_model_dir, tmp_path, schedule):
     assert (tmp_path / "state" / "nado_iter1" / "samples.unlabelled.jsonl").exists()
 
 
-def test_parallel_schedule_resumes_to_identical_weights(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("precision, name, schedule", [
+    ("bf16_mixed", "regularized", "parallel"), ("bf16_mixed", "regularized_adaptive", "sequential"),
+    ("bf16", "regularized", "parallel"),
+])
+def test_regularized_runs_its_iterations_under_bf16_autocast_on_cpu(tiny_model_dir, tmp_path, precision, name, schedule):
+    """``bf16_mixed`` (the paper config's) and ``bf16``: Trainer (accelerate) runs the model's forward
+    under bf16 autocast, on CPU as on a GPU, so the sampler's states, the NADO cache and the KL
+    all see bf16-rounded numbers; every iteration's NADO is trained and used."""
+    method = methods.build_method(name, {"schedule": schedule, "iterations": 3, "nado": SMALL_NADO})
+    config = TrainingConfig(**{**TRAINING, "max_steps": 6, "precision": precision})
+    summary = fine_tune(method, str(tiny_model_dir), ROWS, config, tmp_path / "out", tmp_path / "state", seed=0, scorer=SCORER)
+    assert summary["steps"] == 6
+    assert [r["nado_iteration"] for r in summary["iterations"]] == ([1, 2] if schedule == "parallel" else [1, 2, 3])
+    logged = [r["kl"] for r in summary["log_history"] if "kl" in r]
+    assert logged and all(0 <= kl < float("inf") for kl in logged)
+    assert all(0 < r["nado_bce"] < float("inf") for r in summary["iterations"])
+
+
+def test_iterations_beyond_max_steps_are_rejected_with_the_entry_named():
+    """K iterations need K fine-tuning steps at least: more would repeat iteration boundaries."""
+    method = methods.build_method("reg_many", {"type": "regularized", "iterations": 7})
+    with pytest.raises(ValueError, match=r"methods.reg_many: iterations \(7\) is larger than max_steps \(6\)"):
+        method.check_training(TrainingConfig(max_steps=6), where="methods.reg_many")
+    method.check_training(TrainingConfig(max_steps=7), where="methods.reg_many")
+    with pytest.raises(ValueError, match=r"iterations \(7\) is larger than max_steps \(6\)"):  # direct library use too
+        fine_tune(method, "unused", ROWS, TrainingConfig(max_steps=6), "unused", "unused", seed=0)
+
+
+@pytest.mark.parametrize("block, entry", [("methods", "regularized_sequential"), ("jigsaw", "regularized_lm")])
+def test_the_workflow_rejects_iterations_beyond_max_steps_when_it_parses_the_config(tmp_path, block, entry):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "config" / "ci.yaml").read_text())
+    steps = {**config["training"], **config.get(block, {}).get("training", {})}["max_steps"]
+    entries = config["jigsaw"]["methods"] if block == "jigsaw" else config["methods"]
+    entries[entry]["training"] = {"learning_rate": 1e-3}  # an entry's own overrides are merged in
+    entries[entry]["iterations"] = steps + 1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--snakefile", str(repo / "Snakefile"),
+                           "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path)],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    where = "jigsaw.methods" if block == "jigsaw" else "methods"
+    assert f"{where}.{entry}: iterations ({steps + 1}) is larger than max_steps ({steps})" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16_mixed"])
+def test_parallel_schedule_resumes_to_identical_weights(tiny_model_dir, tmp_path, precision):
     from transformers import TrainerCallback
 
     class Crash(TrainerCallback):
@@ -181,7 +262,7 @@ def test_parallel_schedule_resumes_to_identical_weights(tiny_model_dir, tmp_path
                 raise KeyboardInterrupt("simulated kill")
 
     entry = {"schedule": "parallel", "iterations": 3, "nado": SMALL_NADO}
-    config = TrainingConfig(**{**TRAINING, "max_steps": 6})
+    config = TrainingConfig(**{**TRAINING, "max_steps": 6, "precision": precision})
     fine_tune(methods.build_method("regularized", entry), str(tiny_model_dir), ROWS, config,
               tmp_path / "straight", tmp_path / "s1", seed=0, scorer=SCORER)
     with pytest.raises(KeyboardInterrupt):

@@ -1,5 +1,5 @@
-"""A training job resumes only checkpoints that its own settings began (scripts/_common.claim_state_dir)."""
-from scripts._common import claim_state_dir
+"""A training job resumes only checkpoints that its own settings began (corpora/provenance.claim_state_dir)."""
+from corpora.provenance import claim_state_dir
 
 
 def test_same_settings_keep_the_checkpoints_other_settings_start_over(tmp_path, capsys):

@@ -5,7 +5,6 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-import yaml
 
 from evaluation.compare import COLUMNS
 
@@ -20,11 +19,6 @@ def workdir(request):
     if 'include: "rules/paper.smk"' not in (REPO / "Snakefile").read_text():
         pytest.skip("the Snakefile does not include rules/paper.smk")
     return Path(value)
-
-
-@pytest.fixture(scope="module")
-def config():
-    return yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
 
 
 def _enabled(config):
