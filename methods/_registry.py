@@ -8,9 +8,54 @@ Snakefile consults the registry while it builds the DAG.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import types
 from typing import Any, ClassVar
 
 _REGISTRY: dict[str, type["Method"]] = {}
+
+
+def _type_name(annotation) -> str:
+    import typing
+
+    args = typing.get_args(annotation)
+    if args and typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in args)
+    return "null" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
+def _matches(value, annotation) -> bool:
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:  # YAML writes 1.0e-4 as a float and 1 as an int: both are numbers
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(origin or annotation, type):
+        return isinstance(value, origin or annotation)
+    return True  # an annotation this check does not know: the dataclass decides
+
+
+def check_option_types(cls, data: dict[str, Any], where: str) -> None:
+    """Raise ``ValueError`` naming ``where.<option>`` when a value does not have its dataclass
+    field's type (``alpha: high`` for a float): found while the workflow parses the config,
+    not inside a job."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        if name in hints and not _matches(value, hints[name]):
+            raise ValueError(f"{where}.{name}: expected {_type_name(hints[name])}, got {value!r} "
+                             f"({type(value).__name__})")
 
 
 @dataclasses.dataclass
@@ -19,19 +64,26 @@ class MethodConfig:
 
     type: str = ""  # registry name; defaults to the config entry's key
     training: dict = dataclasses.field(default_factory=dict)  # overrides of the top-level `training:` block
+    entry: str = dataclasses.field(default="", repr=False)  # the config entry's key (set by from_dict; errors name it)
+
+    @property
+    def where(self) -> str:
+        """The config key of this entry, for error messages: ``methods.<entry>``."""
+        return f"methods.{self.entry or self.type}"
 
     @classmethod
     def from_dict(cls, entry: str, data: dict[str, Any] | None) -> "MethodConfig":
         data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} - {"entry"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(
                 f"methods.{entry}: unknown option(s) {unknown} for method type "
                 f"'{data.get('type') or entry}'; known options: {sorted(known)}"
             )
+        check_option_types(cls, data, f"methods.{entry}")
         data.setdefault("type", entry)
-        return cls(**data)
+        return cls(**data, entry=entry)
 
 
 class Method:
@@ -90,12 +142,21 @@ def register_method(name: str):
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"register_method('{name}') expects a subclass of Method, got {cls!r}")
         if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"method '{name}' is already registered by {_REGISTRY[name].__module__}")
+            raise ValueError(f"method '{name}' is already registered by {_REGISTRY[name].__module__} "
+                             f"({_source_file(_REGISTRY[name])}); {cls.__module__} ({_source_file(cls)}) registers "
+                             f"it again: give one of them another name")
         cls.name = name
         _REGISTRY[name] = cls
         return cls
 
     return decorate
+
+
+def _source_file(cls) -> str:
+    try:
+        return inspect.getsourcefile(cls) or "?"
+    except TypeError:
+        return "?"
 
 
 def known_methods() -> list[str]:

@@ -54,11 +54,16 @@ class TrainingConfig:
     accelerate_config: str | None = None  # its launch config, e.g. config/accelerate/fsdp.yaml; None: plain --multi_gpu
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainingConfig":
+    def from_dict(cls, data: dict[str, Any], where: str = "training") -> "TrainingConfig":
+        """``where``: the config key the values come from, named in errors (``methods.<entry>.training``
+        for an entry's overrides merged over the ``training:`` block)."""
+        from methods._registry import check_option_types
+
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"training: unknown option(s) {unknown}; known options: {sorted(known)}")
+            raise ValueError(f"{where}: unknown option(s) {unknown}; known options: {sorted(known)}")
+        check_option_types(cls, data, where)
         return cls(**data)
 
 
@@ -213,8 +218,10 @@ def fine_tune(
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
+    lora_modules = None
     if config.lora:
         model = _wrap_lora(model, config.lora)
+        lora_modules = _lora_modules(model)  # before the final save merges the adapters away
     context = TrainContext(model=model, tokenizer=tokenizer, device=device, seed=seed, rows=rows, config=config,
                            state_dir=Path(state_dir), scorer=scorer)
     meter = throughput_meter()
@@ -251,7 +258,7 @@ def fine_tune(
         "n_train_rows": len(rows),
         "world_size": trainer.args.world_size,  # processes that trained (training.num_processes)
         "precision": config.precision,
-        "lora_modules": _lora_modules(model) if config.lora else None,  # the modules LoRA adapted
+        "lora_modules": lora_modules,  # the modules LoRA adapted
         **meter.summary(),
         "log_history": trainer.state.log_history,
     }
@@ -420,8 +427,14 @@ def training_arguments(config: TrainingConfig, state_dir: str | os.PathLike, see
         deepspeed=config.deepspeed,
         disable_tqdm=False,
     )
-    if args.n_gpu > 1:  # resolves the device first, which sets n_gpu from device_count()
-        args._n_gpu = 1
+    return one_gpu_per_process(args)
+
+
+def one_gpu_per_process(args):
+    """``args`` (``TrainingArguments`` or a subclass, e.g. trl's ``RLOOConfig``) with Trainer's GPU
+    count set to 1: see ``training_arguments``. Reading ``n_gpu`` resolves the device first."""
+    if args.n_gpu > 1:
+        args._n_gpu = 1  # what Trainer itself does for a model-parallel model
     return args
 
 

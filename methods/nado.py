@@ -17,7 +17,7 @@ class NADOMethodConfig(MethodConfig):
     nado: dict = dataclasses.field(default_factory=dict)  # NADOSettings options (nado/settings.py)
 
     def __post_init__(self):
-        self.settings = NADOSettings.from_dict(self.nado, where=f"methods.{self.type}.nado")
+        self.settings = NADOSettings.from_dict(self.nado, where=f"{self.where}.nado")
 
 
 @register_method("nado")

@@ -59,7 +59,7 @@ class RegularizedConfig(MethodConfig):
     nado: dict = dataclasses.field(default_factory=dict)  # NADOSettings options (nado/settings.py)
 
     def __post_init__(self):
-        where = f"methods.{self.type}"
+        where = self.where
         self.settings = NADOSettings.from_dict(self.nado, where=f"{where}.nado")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"{where}.schedule must be one of {SCHEDULES}, got {self.schedule!r}")

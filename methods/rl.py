@@ -52,7 +52,7 @@ class RLConfig(MethodConfig):
     save_steps: int = 10  # phase-2 checkpoint interval, the resume point (ours)
 
     def __post_init__(self):
-        where = f"methods.{self.type}"
+        where = self.where
         for name in ("rl_steps", "prompts_per_step", "max_new_tokens", "prompt_max_words", "gradient_accumulation_steps", "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{where}.{name} must be >= 1, got {getattr(self, name)}")
@@ -200,9 +200,11 @@ class RL(SFT):
         import torch
         from trl import RLOOConfig
 
+        from methods._trainer import one_gpu_per_process
+
         rl = self.config
         bf16_reference = not config.lora and weights_dtype != compute_dtype  # LoRA: trl builds no reference model
-        return RLOOConfig(
+        return one_gpu_per_process(RLOOConfig(
             model_init_kwargs={"dtype": "bfloat16"} if bf16_reference else None,
             output_dir=str(state_dir),
             max_steps=rl.rl_steps,
@@ -237,4 +239,4 @@ class RL(SFT):
             fsdp_config=config.fsdp_config,
             deepspeed=config.deepspeed,
             disable_tqdm=False,
-        )
+        ))

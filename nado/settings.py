@@ -37,6 +37,9 @@ class NADOSettings:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{where}: unknown option(s) {unknown}; known options: {sorted(known)}")
+        from methods._registry import check_option_types
+
+        check_option_types(cls, data, where)
         settings = cls(**data)
         if settings.consistency_kl not in ("expected_to_token", "token_to_expected"):
             raise ValueError(f"{where}.consistency_kl must be expected_to_token or token_to_expected, got {settings.consistency_kl!r}")

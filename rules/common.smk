@@ -44,8 +44,11 @@ SEEDS = [str(seed) for seed in config["seeds"]]
 TRAINED = [name for name, method in METHODS.items() if method.trains]
 GUIDED = [name for name, method in METHODS.items() if method.guided and not method.trains]
 SUITES = [name for name, suite in config["evaluation"]["benchmarks"].items() if isinstance(suite, dict)]
+TrainingConfig.from_dict(config["training"])  # the shared block first, so an error below is in an entry's overrides
 for _name, _method in METHODS.items():  # e.g. regularized's iterations <= max_steps: fails here, naming the entry
-    _method.check_training(TrainingConfig.from_dict({**config["training"], **_method.config.training}), where=f"methods.{_name}")
+    _method.check_training(TrainingConfig.from_dict({**config["training"], **_method.config.training},
+                                                    where=f"methods.{_name}.training"),
+                           where=f"methods.{_name}")
 
 
 def _alternatives(values):

@@ -228,6 +228,18 @@ def test_a_one_process_training_job_never_runs_data_parallel(tmp_path, monkeypat
     assert args.parallel_mode.name == "NOT_PARALLEL"
 
 
+def test_rl_phase_two_never_runs_data_parallel_either(tmp_path, monkeypatch):
+    import torch
+
+    import methods
+    from methods._trainer import TrainingConfig
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    rl = methods.build_method("rl", {"prompts_per_step": 2, "samples_per_prompt": 2, "gradient_accumulation_steps": 1})
+    args = rl._rloo_args(TrainingConfig(max_steps=1), tmp_path / "state", 0, torch.float32, torch.float32, "cuda")
+    assert args.n_gpu == 1
+
+
 @pytest.mark.parametrize("asked, expected", [(1, None), (2, "cuda:1")])
 def test_auto_uses_a_second_gpu_only_when_the_job_was_given_one(pool, cuda_sees_the_claim, asked, expected):
     from methods.regularized import _make_schedule_class

@@ -76,7 +76,9 @@ def test_sft_changes_parameters(tiny_model_dir, tmp_path):
 
 def test_lora_is_merged_into_a_plain_checkpoint(tiny_model_dir, tmp_path):
     config = TrainingConfig(**TINY_TRAINING, lora={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
-    fine_tune(methods.build_method("sft", {}), str(tiny_model_dir), ROWS, config, tmp_path / "out", tmp_path / "state", seed=0)
+    summary = fine_tune(methods.build_method("sft", {}), str(tiny_model_dir), ROWS, config, tmp_path / "out",
+                        tmp_path / "state", seed=0)
+    assert summary["lora_modules"] == ["q_proj", "v_proj"] and summary["world_size"] == 1  # recorded in training_log.json
     before, after = _weights(tiny_model_dir), _weights(tmp_path / "out")
     assert before.keys() == after.keys()  # no lora_A / lora_B left: lm_eval --model hf loads it
     changed = {k for k in before if not (before[k] == after[k]).all()}
@@ -102,3 +104,28 @@ def test_interrupted_training_resumes_to_identical_weights(tiny_model_dir, tmp_p
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     for key in straight:
         assert (straight[key] == resumed[key]).all(), key
+
+
+def test_option_types_are_checked_when_the_config_is_read():
+    """A wrongly typed option fails where the workflow parses the config, naming entry and option."""
+    from methods._trainer import TrainingConfig
+
+    with pytest.raises(ValueError, match=r"methods\.strong\.kl_weight: expected float, got 'high'"):
+        methods.build_method("strong", {"type": "regularized", "kl_weight": "high"})
+    with pytest.raises(ValueError, match=r"methods\.strong\.nado\.layers: expected int, got 'two'"):
+        methods.build_method("strong", {"type": "regularized", "nado": {"layers": "two"}})
+    with pytest.raises(ValueError, match=r"methods\.x\.training\.max_steps: expected int, got '10'"):
+        TrainingConfig.from_dict({"max_steps": "10"}, where="methods.x.training")
+    with pytest.raises(ValueError, match=r"training\.gradient_checkpointing: expected bool, got 1"):
+        TrainingConfig.from_dict({"gradient_checkpointing": 1})
+    # YAML's 1 for a float option, null for an optional one, and either type of a union are fine
+    assert methods.build_method("r", {"type": "regularized", "kl_weight": 1, "kl_weight_general": None}).config.kl_weight == 1
+    assert TrainingConfig.from_dict({"fsdp": "full_shard", "lora": None}).fsdp == "full_shard"
+
+
+def test_a_second_registration_of_a_name_names_both_files():
+
+    with pytest.raises(ValueError, match=r"already registered by methods\.sft \(.*methods/sft\.py\); .*test_methods.*registers it again"):
+        @register_method("sft")
+        class AnotherSFT(Method):
+            pass
