@@ -5,7 +5,8 @@ Built on ``transformers.Trainer`` (accelerate underneath): full fine-tuning or L
 ``modeling.load.training_dtypes``), gradient accumulation, a progress bar, periodic
 checkpoints in a *state folder* and resume from the newest one after an interruption,
 and multi-GPU through an accelerate/FSDP/DeepSpeed launch. A method changes the
-objective by overriding ``compute_loss(model, batch) -> (loss, logs)``; extra logs
+objective by overriding ``compute_loss(model, batch) -> (loss, logs)`` (``batch``: ``input_ids``,
+``attention_mask``, ``labels``, ``domain`` and every numeric field of the rows, ``row_fields``); extra logs
 (e.g. the KL term of the regularized method) are averaged into Trainer's log lines.
 
 The final model is saved as a plain Hugging Face folder (LoRA merged), which
@@ -67,6 +68,29 @@ class TrainingConfig:
         return cls(**data)
 
 
+RESERVED_BATCH_KEYS = ("input_ids", "attention_mask", "labels", "domain")  # what the collator itself builds
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, str)  # bool counts (0/1)
+
+
+def row_fields(rows: list[dict]) -> list[str]:
+    """The numeric fields of training rows that reach ``compute_loss`` as batch entries.
+
+    Every field of a row whose value is a number (or a bool) in some row, e.g. the mixture's
+    ``toxicity`` (the scorer's P(toxic)) and ToxiGen's ``label``, or one a method adds in
+    ``prepare_data`` (a weight, a reward): ``batch[name]`` is a float32 tensor [B], one
+    value per batch row, in the batch's order; a row without the field gives NaN there.
+    """
+    names = sorted({key for row in rows for key, value in row.items() if _is_number(value)})
+    clash = [name for name in names if name in RESERVED_BATCH_KEYS]
+    if clash:
+        raise ValueError(f"training rows have numeric field(s) {clash}, names the batch already uses "
+                         f"({', '.join(RESERVED_BATCH_KEYS)}): rename them in prepare_data")
+    return names
+
+
 def encode_rows(tokenizer, rows: list[dict], max_length: int) -> list[dict]:
     """Tokenise training texts as the model sees text everywhere else, and keep each row's domain id.
 
@@ -79,11 +103,13 @@ def encode_rows(tokenizer, rows: list[dict], max_length: int) -> list[dict]:
     from modeling.load import special_token_ids
 
     prefix, _ = special_token_ids(tokenizer)  # EOS is ours to add, whatever the tokenizer appends
+    fields = row_fields(rows)
     encoded = []
     for row in rows:
         ids = prefix + tokenizer(row["text"], add_special_tokens=False)["input_ids"]
         ids = ids + [tokenizer.eos_token_id] if len(ids) < max_length else ids[:max_length]
-        encoded.append({"input_ids": ids, "domain": DOMAINS[row.get("domain", "general")]})
+        values = {name: float(row[name]) if _is_number(row.get(name)) else float("nan") for name in fields}
+        encoded.append({"input_ids": ids, "domain": DOMAINS[row.get("domain", "general")], "fields": values})
     return encoded
 
 
@@ -101,7 +127,8 @@ def right_pad(sequences: list[list[int]], pad_token_id: int):
 
 
 class CausalCollator:
-    """Right-pads a batch; labels are the inputs with padding set to -100."""
+    """Right-pads a batch; labels are the inputs with padding set to -100. Each row's numeric
+    fields (``row_fields``) come along as ``batch[name]``, float32 [B]."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
@@ -112,7 +139,9 @@ class CausalCollator:
         input_ids, attention_mask = right_pad([f["input_ids"] for f in features], self.pad_token_id)
         labels = input_ids.masked_fill(attention_mask == 0, -100)
         domain = torch.tensor([f["domain"] for f in features], dtype=torch.long)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "domain": domain}
+        fields = {name: torch.tensor([f["fields"][name] for f in features], dtype=torch.float32)
+                  for name in features[0].get("fields", {})}
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "domain": domain, **fields}
 
 
 def _method_trainer_class():

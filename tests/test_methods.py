@@ -129,3 +129,44 @@ def test_a_second_registration_of_a_name_names_both_files():
         @register_method("sft")
         class AnotherSFT(Method):
             pass
+
+
+def test_every_numeric_field_of_a_row_reaches_compute_loss_in_batch_order(tiny_model_dir, tmp_path):
+    """A method sees its rows' data in the loss: batch[name] holds row b's value at position b
+    (NaN where a row lacks the field); text and strings stay out."""
+    import math
+
+    from methods.sft import SFT
+    from modeling.load import load_tokenizer
+
+    rows = [{"text": f"Row {i} says hello.", "domain": "general", "toxicity": i / 10, "source": "x",
+             **({"weight": float(i)} if i % 2 else {})} for i in range(8)]
+    seen = []
+
+    class Recording(SFT):  # a method of a user's, unregistered
+        def compute_loss(self, model, batch):
+            seen.append({key: value.tolist() for key, value in batch.items()})
+            return super().compute_loss(model, batch)
+
+    config = TrainingConfig(max_steps=2, batch_size=4, max_length=16, save_steps=10, logging_steps=1)
+    fine_tune(Recording(MethodConfig(type="sft")), str(tiny_model_dir), rows, config, tmp_path / "out", tmp_path / "state", seed=0)
+    tokenizer = load_tokenizer(tiny_model_dir)
+    checked = 0
+    for batch in seen:
+        assert "source" not in batch and "text" not in batch
+        for b, (ids, mask) in enumerate(zip(batch["input_ids"], batch["attention_mask"])):
+            text = tokenizer.decode([t for t, m in zip(ids, mask) if m], skip_special_tokens=True)
+            i = int(text.split()[1])
+            assert batch["toxicity"][b] == pytest.approx(i / 10)
+            assert (batch["weight"][b] == float(i)) if i % 2 else math.isnan(batch["weight"][b])
+            checked += 1
+    assert checked == 8
+
+
+def test_a_row_field_named_like_a_batch_entry_is_rejected():
+    from methods._trainer import row_fields
+
+    with pytest.raises(ValueError, match=r"\['labels'\].*rename them in prepare_data"):
+        row_fields([{"text": "a", "labels": 1}])
+    assert row_fields([{"text": "a", "toxicity": 0.5, "flag": True, "domain": "general"}, {"text": "b", "label": 1}]) == \
+        ["flag", "label", "toxicity"]
