@@ -69,6 +69,12 @@ class RegularizedConfig(MethodConfig):
             raise ValueError(f"{where}: KL weights must be >= 0")
 
 
+def _cuda_index(device) -> int | None:
+    """N of a ``"cuda:N"`` device string (``parallel_device``), else None."""
+    match = re.fullmatch(r"cuda:(\d+)", str(device))
+    return int(match.group(1)) if match else None
+
+
 @register_method("regularized")
 class Regularized(SFT):
     config_class = RegularizedConfig
@@ -84,7 +90,7 @@ class Regularized(SFT):
         than ``max_steps`` the iteration boundaries would repeat."""
         if self.config.iterations > training.max_steps:
             raise ValueError(
-                f"{where or f'methods.{self.config.type}'}: iterations ({self.config.iterations}) is larger than "
+                f"{where or self.config.where}: iterations ({self.config.iterations}) is larger than "
                 f"max_steps ({training.max_steps}): each iteration needs a fine-tuning step of its own; lower "
                 f"iterations or raise max_steps (training.max_steps, or the entry's own training: {{max_steps: N}})")
 
@@ -133,9 +139,9 @@ class Regularized(SFT):
     def training_gpus(self, num_processes: int) -> int:
         """A one-process job whose parallel schedule trains the NADO on the job's ``cuda:N``
         asks for N + 1 GPUs; ``auto`` asks for none beyond the model's."""
-        match = re.fullmatch(r"cuda:(\d+)", str(self.config.parallel_device))
-        if num_processes == 1 and self.config.schedule == "parallel" and match:
-            return max(1, int(match.group(1)) + 1)
+        index = _cuda_index(self.config.parallel_device)
+        if num_processes == 1 and self.config.schedule == "parallel" and index is not None:
+            return max(1, index + 1)
         return num_processes
 
     def training_summary(self) -> dict:
@@ -189,10 +195,10 @@ def _make_schedule_class():
 
             if requested == "auto":
                 return "cuda:1" if process_gpus() > 1 else None
-            match = re.fullmatch(r"cuda:(\d+)", str(requested))
-            if match and int(match.group(1)) >= process_gpus():
+            index = _cuda_index(requested)
+            if index is not None and index >= process_gpus():
                 raise ValueError(
-                    f"parallel_device {requested!r} needs {int(match.group(1)) + 1} GPUs of this training process's "
+                    f"parallel_device {requested!r} needs {index + 1} GPUs of this training process's "
                     f"own; it has {process_gpus()}. A one-process train job asks for them (Regularized.training_gpus) "
                     f"unless a profile sets the train rule's gpu resource; with training.num_processes > 1 each "
                     f"process owns one GPU: use auto or null")

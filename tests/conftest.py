@@ -92,5 +92,22 @@ def as_accelerate_bf16(model):
     return wrapped
 
 
+def interrupt_sampling_at(monkeypatch, call: int = 3):
+    """Make evaluation.generate.sample_batch raise KeyboardInterrupt at its ``call``-th call,
+    as a killed job would stop; returns the real function (to put back)."""
+    import evaluation.generate as generate
+
+    real, calls = generate.sample_batch, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "sample_batch", flaky)
+    return real
+
+
 def pytest_addoption(parser):
     parser.addoption("--workdir", default=None, help="a finished workflow run's directory (tests/workflow)")

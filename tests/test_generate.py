@@ -99,17 +99,9 @@ def test_interrupted_generation_resumes_to_the_same_file(tiny, tmp_path, monkeyp
     straight = generate_to_file(model, tokenizer, items, tmp_path / "a.jsonl", **settings).read_text()
 
     import evaluation.generate as generate
+    from conftest import interrupt_sampling_at
 
-    calls = {"n": 0}
-    real = generate.sample_batch
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(generate, "sample_batch", flaky)
+    real = interrupt_sampling_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         generate_to_file(model, tokenizer, items, tmp_path / "b.jsonl", **settings)
     assert not (tmp_path / "b.jsonl").exists()

@@ -58,16 +58,9 @@ SETTINGS_B = {**SETTINGS_A, "max_new_tokens": 6}
 def _interrupt(model, tokenizer, out, monkeypatch, **settings):
     """Run until the third batch, as a killed job would; tag the finished rows."""
     import evaluation.generate as generate
+    from conftest import interrupt_sampling_at
 
-    real, calls = generate.sample_batch, {"n": 0}
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(generate, "sample_batch", flaky)
+    real = interrupt_sampling_at(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         generate_to_file(model, tokenizer, ITEMS, out, **settings)
     monkeypatch.setattr(generate, "sample_batch", real)
