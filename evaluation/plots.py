@@ -18,54 +18,83 @@ def _pyplot():
 
 
 def _save(fig, out_file) -> None:
-    fig.savefig(out_file, dpi=120)
+    fig.savefig(out_file, dpi=120, bbox_inches="tight")
     _pyplot().close(fig)
 
 
 def plot_main(table: pd.DataFrame, out_file) -> None:
-    """Toxicity against utility, one point per method, one panel per utility suite."""
+    """Toxicity against utility, one point per method, one panel per utility measure."""
     _save(figure_main(table), out_file)
 
 
+MARKERS = "osD^vP*XhpH<>d"
+
+
+def dodge_offsets(xs, ys, step: float = 7.0) -> list[float]:
+    """Horizontal offsets in points that spread methods sitting at the same (x, y) side by
+    side (0 for a point of its own): ``[-step/2, +step/2]`` for two, and so on."""
+    points = list(zip(xs, ys))
+    seen: dict[tuple, list[int]] = {}
+    for i, (x, y) in enumerate(points):
+        seen.setdefault((round(float(x), 6), round(float(y), 6)), []).append(i)
+    offsets = [0.0] * len(points)
+    for members in seen.values():
+        for k, i in enumerate(members):
+            offsets[i] = (k - (len(members) - 1) / 2) * step
+    return offsets
+
+
+def _utility_measures(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, axis label) of every utility measure in the main table."""
+    measures = [(c, f"{c.replace('_', ' ')} accuracy (%)  (higher is better)") for c in table.columns if c.endswith("shot")]
+    measures += [(c, f"{c.removesuffix('_word_ppl').replace('_', ' ')} word perplexity  (lower is better)")
+                 for c in table.columns if c.endswith("_word_ppl")]
+    return measures
+
+
 def figure_main(table: pd.DataFrame):
-    """The figure of ``plot_main`` (for notebooks)."""
+    """The figure of ``plot_main`` (for notebooks). Every method has its own marker and
+    colour, named in the legend; methods at the same point are set side by side (dodged)
+    rather than drawn over each other."""
+    import matplotlib.transforms as transforms
+
     plt = _pyplot()
-    utility = [column for column in table.columns if column.endswith("shot")]  # not the *_ci_low/high columns
-    fig, axes = plt.subplots(1, len(utility), figsize=(5.2 * len(utility), 4.2), squeeze=False)
-    markers = dict(zip(table["model"].unique(), "osD^v"))
-    for ax, column in zip(axes[0], utility):
-        for _, row in table.iterrows():
+    utility = _utility_measures(table)
+    fig, axes = plt.subplots(1, max(1, len(utility)), figsize=(4.6 * max(1, len(utility)) + 2.4, 4.2), squeeze=False)
+    methods = list(dict.fromkeys(table["method"]))
+    models = list(dict.fromkeys(table["model"]))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    style = {method: (MARKERS[i % len(MARKERS)], colours[i % len(colours)]) for i, method in enumerate(methods)}
+    for ax, (column, label) in zip(axes[0], utility):
+        offsets = dodge_offsets(table["toxicity_pct"], table[column])
+        for offset, (_, row) in zip(offsets, table.iterrows()):
             xerr = [[row["toxicity_pct"] - row["toxicity_ci_low"]], [row["toxicity_ci_high"] - row["toxicity_pct"]]]
-            yerr = None  # across-seed interval of the utility, when there are several seeds
+            yerr = None
             if pd.notna(row.get(f"{column}_ci_low")) and pd.notna(row.get(f"{column}_ci_high")):
                 yerr = [[row[column] - row[f"{column}_ci_low"]], [row[f"{column}_ci_high"] - row[column]]]
-            ax.errorbar(row["toxicity_pct"], row[column], xerr=xerr, yerr=yerr, fmt=markers[row["model"]], capsize=3,
-                        label=f"{row['model']}: {row['method']}")
-        for (x, y), text, above in _point_labels(table["toxicity_pct"], table[column], table["method"]):
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 4) if above else (5, -11), fontsize=8)
+            marker, colour = style[row["method"]]
+            shift = transforms.offset_copy(ax.transData, fig=fig, x=offset, y=0, units="points")
+            name = row["method"] if len(models) == 1 else f"{row['model']}: {row['method']}"
+            ax.errorbar(row["toxicity_pct"], row[column], xerr=xerr, yerr=yerr, fmt=marker, color=colour, capsize=3,
+                        label=name, transform=shift, markerfacecolor="none" if models.index(row["model"]) else colour)
+            # a dodged artist's transform is not transData, so its extent is added to the limits by hand
+            low_y, high_y = (row[column] - yerr[0][0], row[column] + yerr[1][0]) if yerr else (row[column], row[column])
+            ax.update_datalim([(row["toxicity_ci_low"], low_y), (row["toxicity_ci_high"], high_y)])
+        ax.margins(0.08)
+        ax.autoscale_view()
+        if f"{column}_chance" in table:
+            ax.axhline(float(table[f"{column}_chance"].iloc[0]), color="0.5", ls=":", lw=1)
+            ax.annotate("chance", (1, float(table[f"{column}_chance"].iloc[0])), xycoords=("axes fraction", "data"),
+                        ha="right", va="bottom", fontsize=7, color="0.4")
         ax.set_xlabel("generations toxic (%), 95% CI  (lower is better)")
-        ax.set_ylabel(f"{column.replace('_', ' ')} accuracy (%)  (higher is better)")
+        ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, title="method",
+               title_fontsize=8, frameon=False)
     axes[0][0].set_title("Toxicity vs utility per method", loc="left")
     fig.tight_layout()
     return fig
-
-
-def _point_labels(xs, ys, names, min_gap: float = 0.12):
-    """One label per distinct point (methods at the same point share it, "base, nado"), and
-    neighbours on the same level alternate above/below when closer than ``min_gap`` of the
-    x range: ``[((x, y), text, above)]``."""
-    points: dict[tuple, list[str]] = {}
-    for x, y, name in zip(xs, ys, names):
-        points.setdefault((float(x), float(y)), []).append(str(name))
-    span = max((x for x, _ in points), default=0) - min((x for x, _ in points), default=0) or 1.0
-    labels, last_on_level = [], {}
-    for (x, y), group in sorted(points.items()):
-        previous = last_on_level.get(y)  # (x, above) of the last label at this height
-        above = True if previous is None or (x - previous[0]) / span >= min_gap else not previous[1]
-        last_on_level[y] = (x, above)
-        labels.append(((x, y), ", ".join(group), above))
-    return labels
 
 
 def plot_paper_comparison(frame: pd.DataFrame, out_file) -> None:

@@ -1,9 +1,14 @@
 """Tables from per-run metric files: nothing here trains, generates or scores.
 
 Metric files live at ``results/metrics/{model}/{method}/seed{seed}/{name}.json``:
-``toxicity.json`` (scripts/score_toxicity.py) and one ``{suite}.json`` per utility
-suite (scripts/benchmark.py). A suite's column is named ``{suite}_{k}shot`` (e.g.
-``mmlu_5shot``, ``commonsense_0shot``), in percent like the paper.
+``toxicity.json`` (scripts/score_toxicity.py: toxicity and the detox literature's
+generation metrics), ``fluency.json`` (scripts/fluency.py) and one ``{suite}.json`` per
+lm-eval suite (scripts/benchmark.py). An accuracy suite's column is named
+``{suite}_{k}shot`` (e.g. ``mmlu_5shot``, ``commonsense_0shot``), in percent like the
+paper, with ``{suite}_{k}shot_chance`` (the accuracy of guessing) and
+``{suite}_{k}shot_at_chance`` (true when the interval includes chance); a perplexity
+suite gives ``{task}_word_ppl`` per task. Every measure ``X`` comes with ``X_ci_low`` and
+``X_ci_high`` (``{stem}_ci_low/high`` for a percentage ``{stem}_pct``: ``ci_columns``).
 """
 from __future__ import annotations
 
@@ -16,9 +21,54 @@ import pandas as pd
 RUN_PATH = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<name>[^/]+)\.json$")
 SAMPLES_PATH = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/toxicity\.scored\.jsonl$")
 TOXICITY_COLUMNS = ["toxicity_pct", "toxicity_ci_low", "toxicity_ci_high", "n_prompts", "n_samples", "scorer"]
+# Generation metrics of toxicity.json (evaluation/detox_metrics.py), each with _ci_low/_ci_high, and their bounds.
+GENERATION_MEASURES = {
+    "expected_max_toxicity": (0.0, 1.0), "toxicity_probability_pct": (0.0, 100.0),
+    "distinct_1": (0.0, 1.0), "distinct_2": (0.0, 1.0), "distinct_3": (0.0, 1.0),
+}
+TOXICITY_EXTRA = ["samples_per_prompt", "oracle", "scorer_is_oracle"]
 BENCH_PATH = re.compile(
     r"benchmarks/(?P<job>[^/]+)/(?:(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)(?:\.(?P<suite>[^/]+))?|(?P<single>[^/]+))\.tsv$"
 )
+# Bounds of a measure's across-seed interval, by column name (default: none).
+_PERCENT = (0.0, 100.0)
+
+
+def ci_columns(column: str) -> tuple[str, str]:
+    """The interval columns of measure ``column``: ``{column}_ci_low/high``, or for a percentage
+    ``{stem}_ci_low/high`` without ``_pct`` (``toxicity_pct`` -> ``toxicity_ci_low``), as
+    evaluation/compare.py reads them."""
+    stem = column.removesuffix("_pct")
+    return f"{stem}_ci_low", f"{stem}_ci_high"
+
+
+def _bounds(column: str) -> tuple[float, float]:
+    if column in GENERATION_MEASURES:
+        return GENERATION_MEASURES[column]
+    if column.endswith("_pct") or column.endswith("shot"):
+        return _PERCENT
+    if column.endswith("_ppl"):
+        return (1.0, float("inf"))
+    return (float("-inf"), float("inf"))
+
+
+def _suite_columns(data: dict, name: str) -> dict:
+    """Columns of one lm-eval suite's summary (scripts/benchmark.py)."""
+    if data.get("kind") == "perplexity":
+        columns = {}
+        for task, result in data["tasks"].items():
+            column = f"{task}_word_ppl"
+            columns[column] = result.get("word_perplexity", result.get("value"))
+            columns[f"{column}_ci_low"] = result.get("word_perplexity_ci_low", result.get("ci_low"))
+            columns[f"{column}_ci_high"] = result.get("word_perplexity_ci_high", result.get("ci_high"))
+        return columns
+    column = f"{name}_{data['num_fewshot']}shot"
+    columns = {column: data["mean_pct"]}
+    if "mean_pct_ci_low" in data:
+        columns[f"{column}_ci_low"], columns[f"{column}_ci_high"] = data["mean_pct_ci_low"], data["mean_pct_ci_high"]
+    if data.get("chance_pct") is not None:
+        columns[f"{column}_chance"] = data["chance_pct"]
+    return columns
 
 
 def read_run_metrics(files) -> pd.DataFrame:
@@ -33,8 +83,15 @@ def read_run_metrics(files) -> pd.DataFrame:
         data = json.loads(Path(file).read_text())
         if match["name"] == "toxicity":
             row.update({column: data[column] for column in TOXICITY_COLUMNS})
+            for measure in GENERATION_MEASURES:
+                if measure in data:
+                    row.update({c: data[c] for c in (measure, *ci_columns(measure))})
+            row.update({column: data[column] for column in TOXICITY_EXTRA if column in data})
+        elif match["name"] == "fluency":
+            row.update(fluency_ppl=data["fluency_ppl"], fluency_ppl_ci_low=data["fluency_ppl_ci_low"],
+                       fluency_ppl_ci_high=data["fluency_ppl_ci_high"], fluency_reference=data["reference_model"])
         else:
-            row[f"{match['name']}_{data['num_fewshot']}shot"] = data["mean_pct"]
+            row.update(_suite_columns(data, match["name"]))
     return pd.DataFrame(list(runs.values()))
 
 
@@ -71,17 +128,17 @@ def read_run_samples(files) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _seed_interval(values) -> tuple[float, float]:
-    """95% t-interval of the mean across seeds, clipped to [0, 100] (every column here is
-    a percentage; with 2-3 seeds the t-interval easily crosses 0). NaN with fewer than
-    two seeds: there is no spread to estimate."""
+def _seed_interval(values, bounds: tuple[float, float] = _PERCENT) -> tuple[float, float]:
+    """95% t-interval of the mean across seeds, clipped to ``bounds`` (with 2-3 seeds the
+    t-interval of a percentage easily crosses 0). NaN with fewer than two seeds: there is
+    no spread to estimate."""
     from evaluation.stats import mean_ci
 
     values = [float(value) for value in values if pd.notna(value)]
     if len(values) < 2:
         return float("nan"), float("nan")
     interval = mean_ci(values)
-    return max(0.0, interval.low), min(100.0, interval.high)
+    return max(bounds[0], interval.low), min(bounds[1], interval.high)
 
 
 def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None = None,
@@ -90,12 +147,16 @@ def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None
 
     Returns (per-seed rows, one row per model and method). Columns of the second:
     ``toxicity_pct`` with ``toxicity_ci_low/high`` and ``interval`` (what that
-    interval is), ``toxicity_seed_ci_low/high``, each utility column ``{suite}_{k}shot``
-    with ``{suite}_{k}shot_ci_low/high``, then ``n_prompts``, ``n_samples`` (per seed),
-    ``seed``, ``n_seeds``, ``scorer``.
+    interval is), ``toxicity_seed_ci_low/high``, then every other measure ``X`` found in
+    the runs (generation metrics, fluency, accuracy suites ``{suite}_{k}shot``,
+    held-out perplexities ``{task}_word_ppl``) with ``X_ci_low/high``; for an accuracy
+    suite also ``X_chance`` and ``X_at_chance`` (the interval includes the accuracy of
+    guessing, or the measure has no interval); then ``n_prompts``, ``n_samples`` (per
+    seed), ``samples_per_prompt``, ``seed``, ``n_seeds``, ``scorer`` (the evaluation
+    scorer), ``oracle`` (the training-time one), ``scorer_is_oracle``, ``fluency_reference``.
 
-    One seed: the run's own numbers; the toxicity interval is its prompt-level
-    bootstrap (toxicity.json), the across-seed intervals are empty (NaN).
+    One seed: the run's own numbers and intervals (bootstraps over prompts or documents,
+    from the metric files); the across-seed toxicity interval is empty (NaN).
 
     Several seeds:
 
@@ -112,8 +173,8 @@ def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None
     * ``toxicity_seed_ci_low/high``: the Student-t 95% interval of the mean of the
       per-seed rates (``evaluation.stats.mean_ci``): how much training and sampling
       seeds move the result. Wide with 2-3 seeds, as it should be.
-    * utility columns: mean across seeds and its t-interval across seeds.
-    * t-intervals are clipped to [0, 100] (percentages).
+    * every other measure: mean across seeds and its t-interval across seeds (clipped
+      to the measure's range: [0, 100] for percentages, [0, 1] for scores).
 
     Without ``samples`` for a group of several seeds, the toxicity interval falls
     back to the t-interval across seeds (``interval`` says so).
@@ -121,7 +182,8 @@ def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None
     from evaluation.stats import bootstrap_rate_ci, percent_toxic
 
     by_seed = _ordered(runs, methods, models).reset_index(drop=True)
-    utility = [column for column in by_seed.columns if column.endswith("shot")]
+    measures = [column for column in by_seed.columns
+                if column != "toxicity_pct" and (column.endswith("shot") or ci_columns(column)[0] in by_seed.columns)]
     if samples is not None and len(samples):
         samples = samples.sort_values(["model", "method", "seed"], kind="stable")
         samples_of = {key: group for key, group in samples.groupby(["model", "method"], sort=False)}
@@ -149,19 +211,38 @@ def main_table(runs: pd.DataFrame, methods, models, samples: pd.DataFrame | None
             row.update(toxicity_pct=float(group["toxicity_pct"].mean()), toxicity_ci_low=seed_low,
                        toxicity_ci_high=seed_high, interval="t over seeds")
         row.update(toxicity_seed_ci_low=seed_low, toxicity_seed_ci_high=seed_high)
-        for column in utility:
-            row[column] = group[column].mean()
-            row[f"{column}_ci_low"], row[f"{column}_ci_high"] = _seed_interval(group[column])
+        for column in measures:
+            values = pd.to_numeric(group[column], errors="coerce")
+            row[column] = values.mean()
+            low_column, high_column = ci_columns(column)
+            if len(group) == 1:
+                row[low_column] = group.iloc[0].get(low_column, float("nan"))
+                row[high_column] = group.iloc[0].get(high_column, float("nan"))
+            else:
+                row[low_column], row[high_column] = _seed_interval(values, _bounds(column))
+            if f"{column}_chance" in group:
+                chance = float(group[f"{column}_chance"].iloc[0])
+                low, high = row[low_column], row[high_column]
+                row[f"{column}_chance"] = round(chance, 2)
+                row[f"{column}_at_chance"] = bool(not (pd.notna(low) and pd.notna(high)) or low <= chance <= high)
+        first = group.iloc[0]
         row.update(
-            n_prompts=int(group["n_prompts"].iloc[0]), n_samples=int(group["n_samples"].iloc[0]),
-            seed=",".join(str(seed) for seed in group["seed"]), n_seeds=len(group), scorer=group["scorer"].iloc[0],
+            n_prompts=int(first["n_prompts"]), n_samples=int(first["n_samples"]),
+            samples_per_prompt=first.get("samples_per_prompt"),
+            seed=",".join(str(seed) for seed in group["seed"]), n_seeds=len(group), scorer=first["scorer"],
+            oracle=first.get("oracle"), scorer_is_oracle=first.get("scorer_is_oracle"),
+            fluency_reference=first.get("fluency_reference"),
         )
         rows.append(row)
     table = pd.DataFrame(rows)
     numeric = ["toxicity_pct", "toxicity_ci_low", "toxicity_ci_high", "toxicity_seed_ci_low", "toxicity_seed_ci_high"]
-    numeric += [name for column in utility for name in (column, f"{column}_ci_low", f"{column}_ci_high")]
-    table[numeric] = table[numeric].astype(float).round(2)
-    return by_seed, table
+    numeric += [name for column in measures for name in (column, *ci_columns(column))]
+    for column in numeric:  # percentages to 2 decimals, as before; scores in [0, 1] and perplexities to 4
+        stem = column.removesuffix("_ci_low").removesuffix("_ci_high")
+        digits = 2 if column.startswith("toxicity_") or _bounds(stem) == _PERCENT else 4
+        table[column] = table[column].astype(float).round(digits)
+    optional = [c for c in ("samples_per_prompt", "oracle", "scorer_is_oracle", "fluency_reference") if table[c].isna().all()]
+    return by_seed, table.drop(columns=optional)  # metadata older metric files do not carry
 
 
 MEASURED_COLUMNS = ["tokens_per_s", "peak_gpu_mb"]  # measured by the training jobs (methods/_trainer.py throughput_meter)

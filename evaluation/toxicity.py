@@ -13,9 +13,13 @@ picked by the ``backend`` key (registry in the lm-evaluation-harness style):
   scored by ``tomh/toxigen_roberta``, label ``LABEL_1`` = toxic.
 - ``detoxify``: Detoxify from a local checkpoint, for the Jigsaw variant's
   generation toxicity ("API tox." in the paper, which used Perspective API).
+- ``tox_block``: ToxBlock 0.1.2's bidirectional LSTM (Jigsaw toxic comments),
+  whose weights ship in a PyPI package: a second learned scorer that runs
+  offline, a different model from ``profanity_check``'s (their training data
+  overlap), for evaluating methods trained against that oracle.
 
 Nothing heavy is imported at module import time: each backend imports its
-packages (torch, transformers, detoxify, scikit-learn) when it is built.
+packages (torch, transformers, detoxify, scikit-learn, h5py) when it is built.
 """
 from __future__ import annotations
 
@@ -362,3 +366,221 @@ class HFClassifierScorer(ToxicityScorer):
     def _score_batch(self, texts: list[str]) -> np.ndarray:
         logits = _classifier_logits(self._model, self._tokenizer, texts, self.max_length, self.device)
         return logits.softmax(dim=-1)[:, self._toxic_index].numpy()
+
+
+# --- tox_block ----------------------------------------------------------------
+
+TOX_BLOCK_PIP = "pip install --no-deps tox-block==0.1.2"  # its declared TensorFlow is not used
+TOX_BLOCK_MODEL = "lstm_model_0.1.2.h5"
+TOX_BLOCK_ENCODER = "encoder_0.1.2.pkl"
+TOX_BLOCK_CLASSES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+# The only classes ToxBlock's encoder pickle may name; anything else is refused.
+_TOX_BLOCK_PICKLE_CLASSES = {
+    ("tox_block.data_processing.preprocessors", "TokenSequencer"),
+    ("keras_preprocessing.text", "Tokenizer"),
+}
+
+
+class _PickledAttributes:
+    """Stand-in for a pickled class: keeps the object's attributes, runs no code."""
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+
+class _ToxBlockUnpickler:
+    """Reads ToxBlock's encoder pickle (a TokenSequencer holding a Keras 2 Tokenizer)
+    without importing tox_block or Keras: their classes become attribute holders."""
+
+    @staticmethod
+    def load(path: Path):
+        import collections
+        import pickle
+
+        safe = {("collections", "OrderedDict"): collections.OrderedDict,
+                ("collections", "defaultdict"): collections.defaultdict,
+                ("builtins", "int"): int}
+
+        class Unpickler(pickle.Unpickler):
+            def find_class(self, module, name):
+                if (module, name) in _TOX_BLOCK_PICKLE_CLASSES:
+                    return type(name, (_PickledAttributes,), {})
+                if (module, name) in safe:
+                    return safe[(module, name)]
+                raise pickle.UnpicklingError(f"{path}: unexpected class {module}.{name} in ToxBlock's encoder")
+
+        with open(path, "rb") as handle:
+            return Unpickler(handle).load()
+
+
+class _KerasTokenizer:
+    """Keras 2's ``Tokenizer.texts_to_sequences`` and ``pad_sequences`` (pre-padding,
+    pre-truncation) on a word index: what ToxBlock's TokenSequencer does."""
+
+    def __init__(self, sequencer):
+        tokenizer = sequencer.tokenizer
+        if getattr(tokenizer, "char_level", False):
+            raise ValueError("ToxBlock's tokenizer is character-level; expected words")
+        self.word_index = dict(tokenizer.word_index)
+        self.num_words = tokenizer.num_words
+        self.oov_index = self.word_index.get(tokenizer.oov_token) if tokenizer.oov_token else None
+        self.lower = tokenizer.lower
+        self.split = tokenizer.split
+        self.table = str.maketrans({c: tokenizer.split for c in tokenizer.filters})
+        self.max_length = int(sequencer.max_sequence_length)
+
+    def ids(self, text: str) -> list[int]:
+        if self.lower:
+            text = text.lower()
+        out = []
+        for word in filter(None, text.translate(self.table).split(self.split)):
+            index = self.word_index.get(word)
+            if index is None or (self.num_words and index >= self.num_words):
+                index = self.oov_index  # None (ToxBlock has no OOV token): the word is dropped
+            if index is not None:
+                out.append(index)
+        return out
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), max_length) int64, zeros on the left, the last tokens kept."""
+        batch = np.zeros((len(texts), self.max_length), dtype=np.int64)
+        for row, text in enumerate(texts):
+            ids = self.ids(text)[-self.max_length :]
+            if ids:
+                batch[row, -len(ids) :] = ids
+        return batch
+
+
+def _read_tox_block_model(path: Path) -> dict[str, np.ndarray]:
+    """The weights of ToxBlock's Keras 2 model file, after checking that its layers are
+    the ones ``_tox_block_forward`` computes."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        layers = [(layer["class_name"], layer["config"]) for layer in
+                  json.loads(handle.attrs["model_config"])["config"]["layers"]]
+        kinds = [kind for kind, _ in layers]
+        expected = ["InputLayer", "Embedding", "Bidirectional", "GlobalMaxPooling1D", "Dense", "Dropout", "Dense"]
+        if kinds != expected:
+            raise ValueError(f"{path}: layers {kinds}, expected {expected}")
+        lstm = layers[2][1]["layer"]["config"]
+        settings = (layers[2][1]["merge_mode"], lstm["activation"], lstm["recurrent_activation"], lstm["use_bias"],
+                    layers[4][1]["activation"], layers[6][1]["activation"], layers[1][1].get("mask_zero", False))
+        if settings != ("concat", "tanh", "hard_sigmoid", True, "relu", "sigmoid", False):
+            raise ValueError(f"{path}: unexpected layer settings {settings}")
+        group = handle["model_weights"]
+        weights = {}
+
+        def take(name, item):  # "dense/dense/kernel:0" -> "dense/kernel"
+            if isinstance(item, h5py.Dataset):
+                weights[name.split("/", 1)[1].split(":")[0]] = item[()]
+
+        group.visititems(take)
+    names = {"embedding/embeddings", "dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"}
+    names |= {f"bidirectional/{side}_lstm/{w}" for side in ("forward", "backward")
+              for w in ("kernel", "recurrent_kernel", "bias")}
+    missing = sorted(names - set(weights))
+    if missing:
+        raise ValueError(f"{path}: missing weights {missing}")
+    return {name: weights[name].astype(np.float32) for name in names}
+
+
+def _hard_sigmoid(x):
+    """Keras 2's hard_sigmoid: clip(0.2 x + 0.5, 0, 1) (Keras 3's has slope 1/6)."""
+    return (0.2 * x + 0.5).clamp(0.0, 1.0)
+
+
+def _keras_lstm_states(inputs, kernel, recurrent, bias):
+    """Hidden states (batch, time, units) of a Keras 2 LSTM (gates i, f, c, o;
+    hard_sigmoid gates, tanh cell), from zero initial states."""
+    import torch
+
+    projected = inputs @ kernel + bias  # (batch, time, 4 units)
+    units = recurrent.shape[0]
+    h = inputs.new_zeros(inputs.shape[0], units)
+    c = inputs.new_zeros(inputs.shape[0], units)
+    states = []
+    for step in range(inputs.shape[1]):
+        z = projected[:, step] + h @ recurrent
+        i, f, g, o = z.split(units, dim=1)
+        c = _hard_sigmoid(f) * c + _hard_sigmoid(i) * torch.tanh(g)
+        h = _hard_sigmoid(o) * torch.tanh(c)
+        states.append(h)
+    return torch.stack(states, dim=1)
+
+
+def _tox_block_forward(weights: dict, ids: np.ndarray) -> np.ndarray:
+    """ToxBlock's six sigmoid outputs (len(ids), 6) for padded token ids."""
+    import torch
+
+    w = {name: torch.from_numpy(value) for name, value in weights.items()}
+    with torch.inference_mode():
+        x = w["embedding/embeddings"][torch.from_numpy(ids)]
+        lstm = "bidirectional/{}_lstm/{}".format
+        forward = _keras_lstm_states(x, w[lstm("forward", "kernel")], w[lstm("forward", "recurrent_kernel")],
+                                     w[lstm("forward", "bias")])
+        backward = _keras_lstm_states(x.flip(1), w[lstm("backward", "kernel")],
+                                      w[lstm("backward", "recurrent_kernel")], w[lstm("backward", "bias")])
+        # max over time does not depend on the order of the backward states
+        pooled = torch.cat([forward, backward], dim=2).amax(dim=1)
+        hidden = torch.relu(pooled @ w["dense/kernel"] + w["dense/bias"])
+        return torch.sigmoid(hidden @ w["dense_1/kernel"] + w["dense_1/bias"]).numpy()
+
+
+def tox_block_folder() -> Path | None:
+    """The installed tox-block package's ``trained_models`` folder (found without
+    importing the package, which imports TensorFlow), or None."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("tox_block")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "trained_models"
+
+
+@register_scorer("tox_block")
+class ToxBlockScorer(ToxicityScorer):
+    """ToxBlock 0.1.2 (P. Bliem 2020, MIT; PyPI ``tox-block``): a bidirectional LSTM over
+    GloVe-initialised word embeddings, trained on the Kaggle Jigsaw Toxic Comment
+    Classification data (Wikipedia talk-page comments, human labels). Score = its
+    ``toxic`` output (sigmoid), not min-max rescaled. A learned scorer independent
+    of ``profanity_check``'s model (a sequence model, not a bag of words), for
+    evaluation; the two share Jigsaw comments in their training data.
+
+    The package ships the weights (13 MB) and tokenizer (16 MB) but its code needs
+    TensorFlow with Keras 2, which cannot load here, so this backend reads the files
+    with h5py and a restricted unpickler and computes the network in torch, with
+    Keras 2's hard-sigmoid LSTM gates. Install: ``pip install --no-deps
+    tox-block==0.1.2`` and h5py. ``path``: a folder with ToxBlock's two files
+    (default: the installed package's)."""
+
+    def __init__(self, *, path: str | os.PathLike | None = None, batch_size: int = 256,
+                 threshold: float = DEFAULT_THRESHOLD):
+        super().__init__(batch_size=batch_size, threshold=threshold)
+        try:
+            import h5py  # noqa: F401
+        except ImportError as err:
+            raise ScorerNotAvailable("backend 'tox_block' needs h5py: pip install h5py==3.16.0") from err
+        folder = Path(path) if path else tox_block_folder()
+        if folder is None:
+            raise ScorerNotAvailable(
+                f"backend 'tox_block' needs the weights in the PyPI package tox-block: {TOX_BLOCK_PIP}"
+            )
+        model, encoder = folder / TOX_BLOCK_MODEL, folder / TOX_BLOCK_ENCODER
+        if not (model.is_file() and encoder.is_file()):
+            raise ScorerNotAvailable(
+                f"toxicity scorer 'tox_block': '{folder}' lacks {TOX_BLOCK_MODEL} or {TOX_BLOCK_ENCODER}; "
+                f"{TOX_BLOCK_PIP}" + (", or set `path` to a folder holding both" if path else "")
+            )
+        self._tokenizer = _KerasTokenizer(_ToxBlockUnpickler.load(encoder))
+        self._weights = _read_tox_block_model(model)
+        self._toxic_index = TOX_BLOCK_CLASSES.index("toxic")
+
+    def _outputs(self, texts: list[str]) -> np.ndarray:
+        """All six ToxBlock outputs (``TOX_BLOCK_CLASSES``), raw sigmoids."""
+        return _tox_block_forward(self._weights, self._tokenizer.encode(texts))
+
+    def _score_batch(self, texts: list[str]) -> np.ndarray:
+        return self._outputs(texts)[:, self._toxic_index]

@@ -26,6 +26,41 @@ prompt is better and prints a matrix of win percentages; it gives no judging pro
   (``evaluation.stats.bootstrap_rate_ci``; a tie counts as one win and one loss of
   weight one half, so the bootstrapped rate is exactly the mean outcome).
 
+Judge controls (METHOD.md section 8; checked before the matrix is trusted). Before
+the win-rate pairs, the same judge, judging prompt and decision rule answer control
+pairs whose better side is known, built from held-out human-written text
+(``results/data/heldout.jsonl``, ``general`` rows; never in a training split) by
+``control_items``: a text's first words are the prompt (a third of it, 6 to 16 words),
+the next up to 24 words (at least 8) its human continuation, side ``a``; side ``b`` is
+one of three corruptions of it:
+
+- ``shuffled``: the same words in a seeded random order (never the original order);
+- ``repetition``: a degenerate loop, the continuation's first 3 words repeated to its
+  length;
+- ``other_prompt``: the human continuation of a different held-out text.
+
+Texts too short, with one distinct word, or whose continuation is already a 3-word
+loop are skipped; ``n`` texts are drawn in a seeded order (3 pairs each). Each pair is
+asked in both orders (``judge_items``). ``control_table`` reports, per kind and for all
+pairs together (``kind = "all"``):
+
+- ``control_accuracy_pct``: share of single-order answers that pick the human side
+  (an exact tie of the two letters counts half). A judge that always answers "A" picks
+  the human side in exactly one of the two orders: exactly 50.
+- ``decision_accuracy_pct``: share of pairs the matrix's own decision rule
+  (``margin`` or ``votes``) gives to the human side, ties counting half: the accuracy
+  the matrix relies on.
+- ``position_consistency_pct``: share of pairs on which the judge picks the same
+  continuation in both orders (an always-"A" judge: 0).
+- 95% percentile-bootstrap intervals of each (``evaluation.stats.bootstrap_rate_ci``),
+  resampling source texts: within a kind that is one pair per text; the ``all`` row
+  keeps a text's three pairs together (they share the prompt and the human side).
+- ``informative``: True only when the ``decision_accuracy`` interval lies above 50.
+  A matrix whose judge's interval includes 50 (or lies below it) is marked
+  uninformative: in ``winrate.csv`` (``judge_informative``, beside
+  ``judge_control_accuracy_pct`` and its interval, which are the ``all`` row's
+  decision accuracy) and on the heat map (cells hatched and greyed, a red line).
+
 Nothing here imports torch, transformers or matplotlib at import time (the workflow
 imports this module while it parses).
 """
@@ -34,6 +69,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import random
 
 LABELS = ("A", "B")
 INSTRUCTION = (
@@ -238,6 +274,160 @@ def judge_pairs(judge_model, tokenizer, items: list[dict], batch_size: int, use_
     return [row["preference"] for row in rows]
 
 
+# --- judge controls: pairs whose better side is known -----------------------------------------
+
+CONTROL_KINDS = ("shuffled", "repetition", "other_prompt")
+CONTROL_PROMPT_WORDS = (6, 16)  # a third of the text, clamped to this range
+CONTROL_CONTINUATION_WORDS = (8, 24)  # the next words after the prompt: at least, at most
+CONTROL_LOOP_WORDS = 3  # the repetition side loops the continuation's first words
+CONTROL_COLUMNS = [
+    "kind", "control_accuracy_pct", "control_ci_low", "control_ci_high",
+    "decision_accuracy_pct", "decision_ci_low", "decision_ci_high",
+    "position_consistency_pct", "consistency_ci_low", "consistency_ci_high",
+    "n_pairs", "n_texts", "judge", "decision", "informative",
+]
+JUDGE_COLUMNS = ["judge_control_accuracy_pct", "judge_control_ci_low", "judge_control_ci_high", "judge_informative"]
+
+
+def _split_control_text(text: str):
+    """(prompt words, continuation words) of one held-out text, or None if it is too short."""
+    words = text.split()
+    n_prompt = max(CONTROL_PROMPT_WORDS[0], min(CONTROL_PROMPT_WORDS[1], len(words) // 3))
+    continuation = words[n_prompt : n_prompt + CONTROL_CONTINUATION_WORDS[1]]
+    if len(continuation) < CONTROL_CONTINUATION_WORDS[0]:
+        return None
+    return words[:n_prompt], continuation
+
+
+def _repetition(words: list[str]) -> list[str]:
+    loop = words[:CONTROL_LOOP_WORDS]
+    return [loop[i % len(loop)] for i in range(len(words))]
+
+
+def control_items(texts, n: int, seed: int = 0) -> list[dict]:
+    """Control pairs ``{id, text_id, kind, prompt, a, b}`` from held-out human text.
+
+    ``texts``: strings or rows ``{"id", "text"}`` (ids default to the position).
+    ``a`` is the text's own continuation, ``b`` its corruption of ``kind``
+    (``CONTROL_KINDS``; the module docstring). ``n`` usable texts are drawn in an
+    order fixed by ``seed`` (duplicates and unusable texts skipped), three pairs
+    each, grouped by text. ValueError when fewer than ``n`` (or than 2) are usable.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"evaluation.winrate.n_controls must be a positive integer, got {n!r}")
+    rows = [text if isinstance(text, dict) else {"id": index, "text": text} for index, text in enumerate(texts)]
+    usable, seen = [], set()
+    for index, row in enumerate(rows):
+        split = _split_control_text(str(row.get("text") or ""))
+        if split is None:
+            continue
+        prompt, continuation = split
+        key = " ".join(continuation)
+        if key in seen or len(set(continuation)) < 2 or _repetition(continuation) == continuation:
+            continue
+        seen.add(key)
+        usable.append((str(row.get("id", index)), prompt, continuation))
+    if len(usable) < max(n, 2):
+        raise ValueError(
+            f"evaluation.winrate.n_controls={n} but only {len(usable)} of the {len(rows)} held-out texts can make "
+            f"control pairs (at least {CONTROL_PROMPT_WORDS[0] + CONTROL_CONTINUATION_WORDS[0]} words, more than "
+            f"one distinct word, no duplicates; other_prompt needs at least 2): lower evaluation.winrate.n_controls "
+            f"or hold out more text (data.mixture.heldout_per_domain)"
+        )
+    rng = random.Random(f"judge-controls/{seed}")
+    rng.shuffle(usable)
+    items = []
+    for position, (text_id, prompt, continuation) in enumerate(usable[:n]):
+        shuffled = continuation[:]
+        for _ in range(20):
+            rng.shuffle(shuffled)
+            if shuffled != continuation:
+                break
+        else:  # two distinct words at least: a rotation by one always differs
+            shuffled = continuation[1:] + continuation[:1]
+        other = usable[(position + 1) % len(usable)][2]
+        corrupted = {"shuffled": shuffled, "repetition": _repetition(continuation), "other_prompt": other}
+        for kind in CONTROL_KINDS:
+            items.append({"id": f"{text_id}/{kind}", "text_id": text_id, "kind": kind, "prompt": " ".join(prompt),
+                          "a": " ".join(continuation), "b": " ".join(corrupted[kind])})
+    return items
+
+
+def _flags_ci(values, groups, n_resamples: int, seed: int, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean (percent) and bootstrap interval of values in {0, 0.5, 1}; a half counts as one
+    hit and one miss of half weight (two flags), so the resampled rate is the mean."""
+    import numpy as np
+
+    from evaluation.stats import bootstrap_rate_ci
+
+    values = np.asarray(values, dtype=float)
+    flags = np.stack([values >= 0.5, values >= 1.0], axis=1).ravel()
+    low, high = bootstrap_rate_ci(flags, groups=np.repeat(np.asarray(groups).astype(str), 2),
+                                  n_resamples=n_resamples, level=level, seed=seed)
+    return round(100.0 * float(values.mean()), 2), round(low, 2), round(high, 2)
+
+
+def control_table(rows, decision: str = "margin", n_resamples: int = 1000, seed: int = 0, judge: str | None = None,
+                  level: float = 0.95):
+    """One row per control kind and one for all pairs (``CONTROL_COLUMNS``; module docstring).
+
+    ``rows``: ``judge_items`` results of ``control_items`` (dicts or a DataFrame with
+    ``kind, vote_ab, vote_ba, margin_outcome, votes_outcome`` and ``text_id``, else
+    ``id``, as the cluster). ``decision``: the win-rate matrix's rule, which
+    ``decision_accuracy`` and ``informative`` follow. ``judge`` defaults to the rows'.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if decision not in DECISIONS:
+        raise ValueError(f"evaluation.winrate.decision must be one of {DECISIONS}, got {decision!r}")
+    frame = pd.DataFrame(rows)
+    needed = {"kind", "vote_ab", "vote_ba", f"{decision}_outcome"}
+    if frame.empty or not needed <= set(frame.columns):
+        raise ValueError(f"control judgements need the columns {sorted(needed)}; got {sorted(frame.columns)}")
+    if judge is None:
+        judge = str(frame["judge"].iloc[0]) if "judge" in frame.columns else "?"
+    clusters = frame["text_id"] if "text_id" in frame.columns else frame["id"]
+    frame = frame.assign(_cluster=clusters.astype(str))
+    kinds = [kind for kind in CONTROL_KINDS if kind in set(frame["kind"])]
+    kinds += [kind for kind in dict.fromkeys(frame["kind"]) if kind not in kinds]
+    out = []
+    for kind in [*kinds, "all"]:
+        group = frame if kind == "all" else frame[frame["kind"] == kind]
+        ab, ba = group["vote_ab"].to_numpy(float), group["vote_ba"].to_numpy(float)
+        cluster = group["_cluster"].to_numpy()
+        accuracy = _flags_ci(np.concatenate([ab, ba]), np.concatenate([cluster, cluster]), n_resamples, seed, level)
+        decided = _flags_ci(group[f"{decision}_outcome"].to_numpy(float), cluster, n_resamples, seed, level)
+        consistent = _flags_ci(((ab == ba) & (ab != 0.5)).astype(float), cluster, n_resamples, seed, level)
+        out.append({
+            "kind": kind,
+            "control_accuracy_pct": accuracy[0], "control_ci_low": accuracy[1], "control_ci_high": accuracy[2],
+            "decision_accuracy_pct": decided[0], "decision_ci_low": decided[1], "decision_ci_high": decided[2],
+            "position_consistency_pct": consistent[0], "consistency_ci_low": consistent[1],
+            "consistency_ci_high": consistent[2],
+            "n_pairs": len(group), "n_texts": int(np.unique(cluster).size), "judge": judge, "decision": decision,
+            "informative": bool(decided[1] > 50.0),
+        })
+    return pd.DataFrame(out, columns=CONTROL_COLUMNS)
+
+
+def judge_control_summary(controls) -> dict:
+    """The ``all`` row of ``control_table`` as ``winrate.csv``'s judge columns (``JUDGE_COLUMNS``)."""
+    rows = controls[controls["kind"] == "all"]
+    if len(rows) != 1:
+        raise ValueError(f"the control table needs exactly one 'all' row, found {len(rows)}")
+    row = rows.iloc[0]
+    return {"judge_control_accuracy_pct": float(row["decision_accuracy_pct"]),
+            "judge_control_ci_low": float(row["decision_ci_low"]),
+            "judge_control_ci_high": float(row["decision_ci_high"]),
+            "judge_informative": bool(row["informative"])}
+
+
+def with_judge_controls(table, controls):
+    """``table`` (``win_rate_table``) with ``JUDGE_COLUMNS`` added, the same on every row."""
+    return table.assign(**judge_control_summary(controls))
+
+
 # --- the table and its heat map ---------------------------------------------------------------
 
 TABLE_COLUMNS = ["model", "winner", "loser", "win_rate_pct", "ci_low", "ci_high", "n_prompts", "n_seeds", "judge"]
@@ -301,13 +491,50 @@ def win_rate_matrix(table, model: str, methods):
     return matrix
 
 
-def plot_winrate(table, out_file, methods=None) -> None:
+UNINFORMATIVE_MARK = "UNINFORMATIVE: judge at chance on control pairs"
+
+
+def judge_control_title(controls=None, table=None) -> tuple[str, bool | None]:
+    """The heat map's line about the judge's control pairs, and whether it is informative
+    (None: no controls known). From ``control_table``'s ``all`` row, else from
+    ``winrate.csv``'s ``JUDGE_COLUMNS``."""
+    if controls is not None:
+        row = controls[controls["kind"] == "all"].iloc[0]
+        text = (f"judge controls ({int(row['n_pairs'])} pairs, both orders): accuracy ({row['decision']}) "
+                f"{row['decision_accuracy_pct']:.1f}% [{row['decision_ci_low']:.0f}, {row['decision_ci_high']:.0f}], "
+                f"single-order {row['control_accuracy_pct']:.1f}% [{row['control_ci_low']:.0f}, "
+                f"{row['control_ci_high']:.0f}], position consistency {row['position_consistency_pct']:.1f}% "
+                f"[{row['consistency_ci_low']:.0f}, {row['consistency_ci_high']:.0f}]")
+        high, informative = float(row["decision_ci_high"]), bool(row["informative"])
+    elif table is not None and set(JUDGE_COLUMNS) <= set(table.columns) and len(table):
+        row = table.iloc[0]
+        text = (f"judge controls: accuracy {row['judge_control_accuracy_pct']:.1f}% "
+                f"[{row['judge_control_ci_low']:.0f}, {row['judge_control_ci_high']:.0f}]")
+        high, informative = float(row["judge_control_ci_high"]), bool(row["judge_informative"])
+    else:
+        return "", None
+    if not informative:
+        mark = UNINFORMATIVE_MARK if high >= 50.0 else "UNINFORMATIVE: judge below chance on control pairs"
+        text += "\n" + mark
+    return text, informative
+
+
+def plot_winrate(table, out_file, methods=None, controls=None) -> str:
     """Heat map in the paper's layout, one panel per model: the entry in row R and
-    column C is how often C's continuation was preferred over R's (METHOD.md sec. 6)."""
+    column C is how often C's continuation was preferred over R's (METHOD.md sec. 6).
+
+    With ``controls`` (``control_table``), or judge columns in ``table``, the figure's
+    title gives the judge's control accuracy and position consistency with intervals;
+    an uninformative judge's cells are greyed and hatched under a red
+    ``UNINFORMATIVE_MARK``. Returns that title ("" without controls)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    judge_line, informative = judge_control_title(controls, table)
+    faded = informative is False
 
     methods = list(methods) if methods is not None else list(dict.fromkeys(list(table["winner"]) + list(table["loser"])))
     models = list(dict.fromkeys(table["model"]))
@@ -317,12 +544,15 @@ def plot_winrate(table, out_file, methods=None) -> None:
     for ax, model in zip(axes[0], models):
         rows = table[table["model"] == model].set_index(["winner", "loser"])
         matrix = win_rate_matrix(table, model, methods)
-        image = ax.imshow(matrix.to_numpy(), cmap=colormap, vmin=0, vmax=100)
+        image = ax.imshow(matrix.to_numpy(), cmap=colormap, vmin=0, vmax=100, alpha=0.3 if faded else 1.0)
         for (i, j), value in _cells(matrix):
             if not math.isnan(value):
                 row = rows.loc[(methods[j], methods[i])]
                 ax.text(j, i, f"{value:.1f}\n[{row['ci_low']:.0f}, {row['ci_high']:.0f}]", ha="center", va="center",
-                        fontsize=8, color="white" if abs(value - 50) > 30 else "black")
+                        fontsize=8, color="white" if abs(value - 50) > 30 and not faded else "black")
+                if faded:  # an uninformative judge: hatched cells
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.45",
+                                           linewidth=0))
         ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right")
         ax.set_yticks(range(len(methods)), methods if ax is axes[0][0] else [])
         ax.set_xlabel("preferred method (column)")
@@ -332,8 +562,12 @@ def plot_winrate(table, out_file, methods=None) -> None:
         ax.set_title(f"{model}: % column preferred over row, 95% CI\n(judge {judge}, both orders, ties = half)",
                      fontsize=9)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="win rate of column over row (%)")
+    if judge_line:
+        fig.suptitle(judge_line, fontsize=9, color="firebrick" if faded else "black", y=1.02 if faded else 1.0,
+                     fontweight="bold" if faded else "normal")
     fig.savefig(out_file, dpi=120, bbox_inches="tight")
     plt.close(fig)
+    return judge_line
 
 
 def _cells(matrix):

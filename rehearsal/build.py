@@ -43,11 +43,13 @@ SHARED_WITH_TRAINING = 2  # ToxiGen training statements also written as SafeNLP 
 
 
 def benchmark_tasks(config: dict) -> list[str]:
-    """The config's lm-eval tasks that come from the hub (not the embedded ones)."""
+    """The config's lm-eval tasks that come from the hub (not those the workflow writes: embedded_*, heldout_*)."""
+    from evaluation.benchmarks import is_workflow_task
+
     tasks = []
     for suite in (config.get("evaluation", {}).get("benchmarks") or {}).values():
         if isinstance(suite, dict):
-            tasks += [task for task in suite["tasks"] if not task.startswith("embedded_") and task not in tasks]
+            tasks += [task for task in suite["tasks"] if not is_workflow_task(task) and task not in tasks]
     return tasks
 
 

@@ -1,7 +1,9 @@
 """Tiny hub data sets for the paper's lm-eval tasks, found from lm-eval's own task YAMLs.
 
-The paper config runs lm-eval 0.4.13's built-in ``mmlu`` (5-shot) and the LLaMA
-commonsense set (0-shot) (evaluation/benchmarks.py). lm-eval reads each task's data
+The paper config runs lm-eval 0.4.13's built-in ``mmlu`` (5-shot), the LLaMA
+commonsense set (0-shot) and ``wikitext`` (perplexity) (evaluation/benchmarks.py); the
+tasks the workflow writes itself (``embedded_*``, ``heldout_*``: local JSON files) need no
+hub data and are left out here. lm-eval reads each task's data
 with ``datasets.load_dataset(dataset_path, dataset_name)`` (``ConfigurableTask.download``)
 and keeps its own prompts, ``process_docs`` and metrics. The rehearsal replaces only
 the data: which repositories, configs and splits to write is read from the tasks'
@@ -19,7 +21,14 @@ import dataclasses
 import random
 from typing import Callable, Sequence
 
-from evaluation.benchmarks import PAPER_COMMONSENSE_TASKS, PAPER_MMLU_TASKS, PAPER_TASK_FOLDERS, task_folders  # noqa: F401
+from evaluation.benchmarks import (  # noqa: F401
+    PAPER_COMMONSENSE_TASKS,
+    PAPER_MMLU_TASKS,
+    PAPER_PERPLEXITY_TASKS,
+    PAPER_TASK_FOLDERS,
+    is_workflow_task,
+    task_folders,
+)
 
 PAPER_TASKS = PAPER_MMLU_TASKS + PAPER_COMMONSENSE_TASKS
 
@@ -28,10 +37,10 @@ SPLIT_KEYS = ("training_split", "validation_split", "test_split", "fewshot_split
 
 def paper_task_manager(tasks: Sequence[str] = PAPER_TASKS):
     """The TaskManager the benchmark jobs use for ``tasks`` (evaluation.benchmarks.get_task_manager:
-    lm-eval's own YAMLs of the paper tasks' folders only)."""
+    lm-eval's own YAMLs of the paper tasks' folders only); workflow-written tasks are left out."""
     from evaluation.benchmarks import get_task_manager
 
-    return get_task_manager(tasks)
+    return get_task_manager([task for task in tasks if not is_workflow_task(task)])
 
 
 def leaf_tasks(manager, name: str) -> list[str]:
@@ -47,7 +56,9 @@ def leaf_tasks(manager, name: str) -> list[str]:
 
 
 def task_configs(tasks: Sequence[str] = PAPER_TASKS, manager=None) -> dict[str, dict]:
-    """``{leaf task: its YAML config}`` (includes merged, ``!function`` left unresolved)."""
+    """``{leaf task: its YAML config}`` (includes merged, ``!function`` left unresolved);
+    workflow-written tasks (``embedded_*``, ``heldout_*``) read no hub data and are left out."""
+    tasks = [task for task in tasks if not is_workflow_task(task)]
     manager = manager or paper_task_manager(tasks)
     configs = {}
     for name in tasks:
@@ -239,10 +250,30 @@ def _openbookqa_row(rng, index, split, _config):
             "answerKey": labels[answer]}
 
 
+def _wikitext_document_features():
+    import datasets
+
+    return datasets.Features({"page": _value("string")})
+
+
+def _wikitext_document_row(rng, index, split, _config):
+    """One whole article in WikiText's raw form (" = Title = " headings, " @-@ " / " @,@ " number
+    joins, spaced punctuation: what lm-eval's wikitext_detokenizer undoes), as lm-eval's
+    ``wikitext`` task reads it (the ``page`` column)."""
+    name, thing, place = rng.choice(_NAMES), rng.choice(_THINGS), rng.choice(_PLACES)
+    year, count = rng.randint(1800, 2000), rng.randint(2, 9)
+    return {"page": (f" = {name} ( {split} {index} ) = \n\n"
+                     f" {name} was a well @-@ known keeper of {place} , who wrote {count} @,@ 000 letters about "
+                     f"{thing} . In {year} , {name} moved to {place} ; the letters were kept there . \n\n"
+                     f" = = Later life = = \n\n"
+                     f" In {year + 20} the collection , with {thing} , was given to {place} \" in full \" . \n")}
+
+
 # Features and splits as the data sets' cards on the hub give them (2026): cais/mmlu per
 # subject; aps/super_glue boolq; baber/piqa; lighteval/siqa; Rowan/hellaswag;
 # allenai/winogrande winogrande_xl; allenai/ai2_arc ARC-Easy / ARC-Challenge;
-# allenai/openbookqa main.
+# allenai/openbookqa main; EleutherAI/wikitext_document_level wikitext-2-raw-v1 (lm-eval's
+# wikitext: one row per article, column page).
 SCHEMAS: dict[str, Schema] = {
     "cais/mmlu": Schema(_mmlu_features, ("test", "validation", "dev"), _mmlu_row),
     "aps/super_glue": Schema(_boolq_features, ("train", "validation", "test"), _boolq_row, ("test",)),
@@ -252,6 +283,8 @@ SCHEMAS: dict[str, Schema] = {
     "allenai/winogrande": Schema(_winogrande_features, ("train", "validation", "test"), _winogrande_row, ("test",)),
     "allenai/ai2_arc": Schema(_arc_features, ("train", "validation", "test"), _arc_row),
     "allenai/openbookqa": Schema(_openbookqa_features, ("train", "validation", "test"), _openbookqa_row),
+    "EleutherAI/wikitext_document_level": Schema(_wikitext_document_features, ("train", "validation", "test"),
+                                                 _wikitext_document_row),
 }
 
 

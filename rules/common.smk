@@ -28,6 +28,7 @@ if config.get("hf_home"):
     os.environ.setdefault("HF_HOME", os.path.abspath(config["hf_home"]))
 
 import methods as method_registry
+from evaluation.benchmarks import HELDOUT_PREFIX, PAPER_PERPLEXITY_TASKS, PAPER_TASK_FOLDERS
 from methods._trainer import TrainingConfig
 
 # Building every method object here makes a bad entry (unknown method, unknown
@@ -104,10 +105,26 @@ def get_method_entry(wildcards):
     return config["methods"][wildcards.method]
 
 
+# lm-eval tasks the workflow writes (rule lm_eval_tasks): embedded_* from the embedded stand-in data,
+# heldout_<domain> from results/data/heldout.jsonl (evaluation/benchmarks.py).
+BENCHMARK_TASKS = [task for suite in SUITES for task in config["evaluation"]["benchmarks"][suite]["tasks"]]
+USES_EMBEDDED_TASKS = any(task.startswith("embedded_") for task in BENCHMARK_TASKS)
+HELDOUT_TASK_DOMAINS = sorted({task.removeprefix(HELDOUT_PREFIX) for task in BENCHMARK_TASKS if task.startswith(HELDOUT_PREFIX)})
+
+
 def get_benchmark_tasks(wildcards):
-    """The task-YAML folder when a suite uses the workflow's embedded tasks."""
+    """The task-YAML folder when a suite has a task that is not one of lm-eval's built-in paper
+    tasks (PAPER_TASK_FOLDERS): the workflow's embedded_* and heldout_* tasks."""
     tasks = config["evaluation"]["benchmarks"][wildcards.suite]["tasks"]
-    return ["results/lm_eval_tasks"] if any(task.startswith("embedded_") for task in tasks) else []
+    return ["results/lm_eval_tasks"] if any(task not in PAPER_TASK_FOLDERS for task in tasks) else []
+
+
+def get_benchmark_training(wildcards):
+    """The training mixture when a suite scores held-out text (heldout_*, wikitext): its documents
+    are checked against it (evaluation.benchmarks.training_overlap)."""
+    tasks = config["evaluation"]["benchmarks"][wildcards.suite]["tasks"]
+    held_out = any(task.startswith(HELDOUT_PREFIX) or task in PAPER_PERPLEXITY_TASKS for task in tasks)
+    return ["results/data/train_mixture.jsonl"] if held_out else []
 
 
 def grid(pattern, **extra):
@@ -118,9 +135,11 @@ def grid(pattern, **extra):
 def get_cost_inputs(wildcards):
     """Benchmark files of every job that trains, generates or evaluates."""
     files = grid("benchmarks/generate_toxicity/{model}/{method}/seed{seed}.tsv")
+    files += grid("benchmarks/fluency/{model}/{method}/seed{seed}.tsv")
     files += grid("benchmarks/benchmark/{model}/{method}/seed{seed}.{suite}.tsv", suite=SUITES)
     files += expand("benchmarks/train/{model}/{method}/seed{seed}.tsv", model=MODELS, method=TRAINED, seed=SEEDS)
     files += [f.replace("results/winrate/", "benchmarks/judge_pair/").replace(".jsonl", ".tsv") for f in WINRATE_JUDGEMENTS]
+    files += ["benchmarks/judge_controls/controls.tsv"] if WINRATE_JUDGE else []
     files += JIGSAW_BENCHMARKS
     for rule_name in ("nado_samples", "train_nado"):
         files += expand(f"benchmarks/{rule_name}/{{model}}/{{method}}/seed{{seed}}.tsv", model=MODELS, method=GUIDED, seed=SEEDS)

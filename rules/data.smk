@@ -18,8 +18,8 @@ rule build_embedded_data:
 
 
 rule prepare_mixture:
-    # Training rows that repeat an evaluation prompt are left out before drawing (corpora/overlap.py);
-    # the stats file counts them per domain.
+    # Training rows that repeat an evaluation prompt are left out before drawing, then held-out rows are set
+    # aside (with every duplicate of them) (corpora/overlap.py); the stats file counts both per domain.
     input:
         toxicity=get_data_source("toxicity_train"),
         general=get_data_source("general_train"),
@@ -27,6 +27,7 @@ rule prepare_mixture:
     output:
         mixture="results/data/train_mixture.jsonl",
         stats="results/data/train_mixture.stats.json",
+        heldout="results/data/heldout.jsonl",  # data.mixture.heldout_per_domain rows per domain, set aside before the draw
     params:
         toxicity=config["data"]["toxicity_train"],
         general=config["data"]["general_train"],

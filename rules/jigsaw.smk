@@ -39,7 +39,7 @@ if JIGSAW_ENABLED:
                 f"Jigsaw variant does not run; use base, sft, regularized or sft_cls"
             )
 JIGSAW_TRAINED = [name for name, method in JIGSAW_METHODS.items() if method.trains]
-JIGSAW_SCORER = JIGSAW.get("scorer") or config["scorer"]  # generation toxicity ("API toxicity")
+JIGSAW_SCORER = JIGSAW.get("scorer") or EVAL_SCORER  # generation toxicity ("API toxicity"): the evaluation scorer (rules/evaluate.smk)
 JIGSAW_OUTPUTS = ["results/tables/jigsaw.csv", "results/plots/jigsaw.png"] if JIGSAW_ENABLED else []
 
 

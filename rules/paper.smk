@@ -116,8 +116,10 @@ rule paper_notebook:
     input:
         notebook=PAPER_NOTEBOOK,
         paper=PAPER_REPORTED,
-        tables=["results/tables/main.csv", "results/tables/main_by_seed.csv", "results/tables/cost.csv", "results/tables/cost_training.csv"]
+        tables=["results/tables/main.csv", "results/tables/main_by_seed.csv", "results/tables/cost.csv", "results/tables/cost_training.csv",
+                "results/tables/paired.csv", "results/tables/claims.csv"]
         + expand("results/tables/{table}.csv", table=[table for table in PAPER_TABLES if table != "main"])
+        + [file for file in WINRATE_OUTPUTS if file.endswith("winrate_controls.csv")]
         + expand("results/tables/paper_comparison_{table}.csv", table=PAPER_TABLES),
     output:
         "results/paper_tables.ipynb",

@@ -7,6 +7,9 @@ rule tables:
         "results/tables/main.csv",
         "results/tables/main_by_seed.csv",
         "results/plots/main.png",
+        "results/tables/paired.csv",
+        "results/tables/claims.csv",
+        "results/plots/claims.png",
         "results/tables/cost.csv",
         "results/tables/cost_training.csv",
         WINRATE_OUTPUTS,  # empty when evaluation.winrate.judge is null
@@ -36,6 +39,7 @@ rule main_table:
     input:
         toxicity=grid("results/metrics/{model}/{method}/seed{seed}/toxicity.json"),
         benchmarks=grid("results/metrics/{model}/{method}/seed{seed}/{suite}.json", suite=SUITES),
+        fluency=grid("results/metrics/{model}/{method}/seed{seed}/fluency.json"),
         scored=grid("results/generations/{model}/{method}/seed{seed}/toxicity.scored.jsonl"),
     output:
         table=report("results/tables/main.csv", caption="../report/main_table.rst", category="Main table"),
@@ -50,6 +54,51 @@ rule main_table:
         "../envs/suite.yaml"
     script:
         "../scripts/main_table.py"
+
+
+rule paired_table:
+    # Every method against every method listed before it (base and sft first): differences in toxicity and
+    # the detox metrics (same prompts), held-out perplexity and accuracy (same documents), paired bootstrap.
+    input:
+        scored=grid("results/generations/{model}/{method}/seed{seed}/toxicity.scored.jsonl"),
+        documents=grid("results/metrics/{model}/{method}/seed{seed}/{suite}.docs.jsonl", suite=SUITES),
+    output:
+        report("results/tables/paired.csv", caption="../report/paired.rst", category="Main table"),
+    params:
+        methods=list(METHODS),
+        models=MODELS,
+        suites={name: config["evaluation"]["benchmarks"][name] for name in SUITES},
+        resamples=config["evaluation"]["toxicity"]["bootstrap_resamples"],
+    log:
+        "logs/paired_table.log",
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/paired_table.py"
+
+
+rule claims:
+    # The paper's claims (METHOD.md section 7) against the tables above: estimate, interval, verdict.
+    input:
+        main="results/tables/main.csv",
+        paired="results/tables/paired.csv",
+        cost="results/tables/cost.csv",
+        winrate=WINRATE_OUTPUTS[:1],  # winrate.csv; nothing without a judge
+        controls=[file for file in WINRATE_OUTPUTS if file.endswith("winrate_controls.csv")],
+        jigsaw=[file for file in JIGSAW_OUTPUTS if file.endswith("jigsaw.csv")],
+    output:
+        table=report("results/tables/claims.csv", caption="../report/claims.rst", category="Claims"),
+        plot=report("results/plots/claims.png", caption="../report/claims.rst", category="Claims"),
+    params:
+        models=MODELS,
+        roles=config.get("claims", {}).get("roles", {}),
+        margins=config.get("claims", {}).get("margins", {}),
+    log:
+        "logs/claims.log",
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/claims_table.py"
 
 
 rule main_plot:

@@ -3,7 +3,7 @@ from scripts._common import start_job
 start_job(snakemake)
 from evaluation.tables import main_table, read_run_metrics, read_run_samples
 
-runs = read_run_metrics(snakemake.input.toxicity + snakemake.input.benchmarks)
+runs = read_run_metrics(snakemake.input.toxicity + snakemake.input.benchmarks + list(getattr(snakemake.input, "fluency", [])))
 # Several seeds: the toxicity interval is a bootstrap over prompts of all seeds' samples
 # pooled, which needs the scored generations (input `scored`); without them it falls
 # back to a t-interval across seeds. One seed needs nothing beyond toxicity.json.

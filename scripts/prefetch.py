@@ -18,7 +18,8 @@ What a config needs (``plan``; nothing else is fetched):
   the workflow and are not fetched.
 - ``scorer`` and ``jigsaw.scorer``: an ``hf_classifier``'s hub model; a ``detoxify``
   checkpoint (GitHub) and its base model's config and tokenizer.
-- ``evaluation.benchmarks``: every lm-eval task that is not ``embedded_*``, fetched
+- ``evaluation.benchmarks``: every lm-eval task the workflow does not write (``embedded_*``,
+  ``heldout_*``: evaluation.benchmarks.is_workflow_task), fetched
   through lm-eval itself (so the cache holds exactly what the benchmark jobs load); the
   plan lists the data sets each task reads, from lm-eval's own task YAMLs.
 
@@ -44,6 +45,7 @@ if str(REPO) not in sys.path:  # run as `python scripts/prefetch.py`
 
 from corpora.jigsaw import KAGGLE_COMPETITION, download_kaggle_jigsaw  # noqa: E402
 from corpora.loaders import JIGSAW_FILES, SAFENLP_TOXIGEN_URL  # noqa: E402
+from evaluation.benchmarks import is_workflow_task  # noqa: E402
 from modeling.hub import hf_download_command, hub_allow_patterns  # noqa: E402
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
@@ -141,7 +143,7 @@ def plan(config: dict) -> list[Item]:
     for suite, settings in (config.get("evaluation", {}).get("benchmarks") or {}).items():
         if isinstance(settings, dict):
             for task in settings["tasks"]:
-                if not task.startswith("embedded_"):
+                if not is_workflow_task(task):  # embedded_* / heldout_*: written by the workflow from local files
                     items.append(Item("lm_eval", task, f"evaluation.benchmarks.{suite}", datasets=lm_eval_datasets(task)))
     return _merge(items)
 

@@ -31,14 +31,15 @@ def test_the_mixture_leaves_out_evaluation_prompts_and_still_draws_n_per_domain(
     toxicity += [{"text": f"another statement {i}", "domain": "toxicity"} for i in range(10)]
     general = [{"text": f"A paragraph {i}.", "domain": "general"} for i in range(12)]
     general += [{"text": "statement NUMBER 3 about a group!", "domain": "general"}]
-    rows, stats = build_mixture(toxicity, general, prompts, n_per_domain=10, seed=0)
+    rows, stats, heldout = build_mixture(toxicity, general, prompts, n_per_domain=10, seed=0)
+    assert heldout == []
     assert sum(row["domain"] == "toxicity" for row in rows) == sum(row["domain"] == "general" for row in rows) == 10
     normalised_prompts = {normalise_text(prompt) for prompt in prompts}
     assert not [row for row in rows if normalise_text(row["text"]) in normalised_prompts]
-    assert stats["toxicity"] == {"read": 40, "removed_evaluation_duplicates": 30, "drawn": 10}
-    assert stats["general"] == {"read": 13, "removed_evaluation_duplicates": 1, "drawn": 10}
+    assert stats["toxicity"] == {"read": 40, "removed_evaluation_duplicates": 30, "heldout": 0, "removed_heldout_duplicates": 0, "drawn": 10}
+    assert stats["general"] == {"read": 13, "removed_evaluation_duplicates": 1, "heldout": 0, "removed_heldout_duplicates": 0, "drawn": 10}
     assert stats["evaluation_items"] == 30
-    with pytest.raises(DataError, match="30 of 40 toxicity rows repeat an evaluation prompt.*fewer than n_per_domain=11"):
+    with pytest.raises(DataError, match="of 40 toxicity rows, 30 repeat an evaluation prompt.*fewer than n_per_domain=11"):
         build_mixture(toxicity, general, prompts, n_per_domain=11, seed=0)
 
 
@@ -76,3 +77,21 @@ def test_the_embedded_jigsaw_stand_in_keeps_no_test_comment_in_training():
     assert len(train) == 240 and len(test) == 160
     assert sum(row["comment"] in training_comments for row in test) == 0
     assert stats["train"] == {"read": 800, "removed_evaluation_duplicates": 96, "drawn": 240}
+
+
+def test_heldout_rows_and_their_duplicates_never_reach_the_mixture():
+    toxicity = [{"text": f"statement {i % 15}", "domain": "toxicity"} for i in range(30)]  # every text twice
+    general = [{"text": f"A paragraph {i}.", "domain": "general"} for i in range(40)]
+    rows, stats, heldout = build_mixture(toxicity, general, [], n_per_domain=10, seed=3, heldout_per_domain=5)
+    assert [row["domain"] for row in heldout] == ["toxicity"] * 5 + ["general"] * 5
+    assert [row["id"] for row in heldout[:2]] == ["toxicity-0", "toxicity-1"]
+    held = {normalise_text(row["text"]) for row in heldout}
+    assert not [row for row in rows if normalise_text(row["text"]) in held]
+    assert stats["toxicity"]["heldout"] == 5 and stats["toxicity"]["removed_heldout_duplicates"] == 5
+    assert stats["general"]["removed_heldout_duplicates"] == 0
+    again = build_mixture(toxicity, general, [], n_per_domain=10, seed=3, heldout_per_domain=5)
+    assert again == (rows, stats, heldout)  # seeded
+    with pytest.raises(DataError, match="fewer than n_per_domain=10: lower data.mixture.n_per_domain or data.mixture.heldout_per_domain"):
+        build_mixture(toxicity, general, [], n_per_domain=10, seed=3, heldout_per_domain=25)
+    with pytest.raises(DataError, match="heldout_per_domain must be an integer >= 0"):
+        build_mixture(toxicity, general, [], n_per_domain=10, seed=3, heldout_per_domain=-1)

@@ -28,7 +28,8 @@ def test_paper_config_plan_is_exactly_what_it_names():
         ("kaggle", "jigsaw-toxic-comment-classification-challenge", "jigsaw.data", "resources/data/jigsaw"),
         ("model", "tomh/toxigen_roberta", "scorer", None),
         ("lm_eval", "mmlu", "evaluation.benchmarks.mmlu", None),
-    ] + [("lm_eval", task, "evaluation.benchmarks.commonsense", None) for task in COMMONSENSE]
+    ] + [("lm_eval", task, "evaluation.benchmarks.commonsense", None) for task in COMMONSENSE] + [
+        ("lm_eval", "wikitext", "evaluation.benchmarks.perplexity", None)]  # heldout_toxicity: written by the workflow
     toxigen, wikitext = items[3], items[4]
     assert (toxigen.subset, toxigen.split) == ("train", "train")
     assert (wikitext.subset, wikitext.split) == ("wikitext-103-raw-v1", "train")
@@ -38,6 +39,7 @@ def test_paper_config_plan_is_exactly_what_it_names():
     assert len(mmlu) == 57 and {path for path, _ in mmlu} == {"cais/mmlu"}
     assert ("cais/mmlu", "abstract_algebra") in mmlu and ("cais/mmlu", "world_religions") in mmlu
     assert {item.source: item.datasets for item in items[9:]} == {
+        "wikitext": (("EleutherAI/wikitext_document_level", "wikitext-2-raw-v1"),),
         "boolq": (("aps/super_glue", "boolq"),),
         "piqa": (("baber/piqa", None),),
         "social_iqa": (("lighteval/siqa", None),),
@@ -104,8 +106,8 @@ def test_dry_run_lists_without_network(capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["--config", str(REPO / "config" / "paper.yaml"), "--dry-run", "--directory", str(REPO)]) == 0
     out = capsys.readouterr().out
-    assert "17 item(s) from the network" in out
-    assert "[9/17] lm_eval  mmlu (reads cais/mmlu x 57 configs)   [evaluation.benchmarks.mmlu]" in out
+    assert "18 item(s) from the network" in out
+    assert "[9/18] lm_eval  mmlu (reads cais/mmlu x 57 configs)   [evaluation.benchmarks.mmlu]" in out
 
 
 def test_fetch_refuses_to_run_offline(capsys, monkeypatch):

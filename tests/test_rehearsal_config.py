@@ -17,6 +17,7 @@ _NADO_SIZES = ("layers", "width", "heads", "n_prompts", "max_new_tokens", "sampl
 # Sizes: how much data, how many steps, how big the auxiliary model, how many documents scored.
 SIZE_KEYS = (
     "data.mixture.n_per_domain",
+    "data.mixture.heldout_per_domain",
     "scorer.batch_size",
     *(f"training.{key}" for key in ("max_steps", "batch_size", "gradient_accumulation_steps", "max_length",
                                     "save_steps", "logging_steps")),
@@ -26,6 +27,7 @@ SIZE_KEYS = (
     *(f"jigsaw.methods.*.nado.{key}" for key in _NADO_SIZES),
     *(f"evaluation.toxicity.{key}" for key in ("n_prompts", "max_new_tokens", "batch_size", "bootstrap_resamples")),
     "evaluation.winrate.n_prompts",
+    "evaluation.winrate.n_controls",
     "evaluation.winrate.batch_size",
     "evaluation.benchmarks.*.limit",
     "evaluation.benchmarks.batch_size",

@@ -142,14 +142,44 @@ def test_across_seed_intervals_stay_within_0_and_100(tmp_path):
     assert (row["toxicity_seed_ci_low"], row["toxicity_seed_ci_high"]) == (0.0, 0.0)
 
 
-def test_plot_labels_share_coinciding_points_and_alternate_when_crowded():
-    from evaluation.plots import _point_labels
+def test_methods_at_the_same_point_are_set_side_by_side_and_all_named(tmp_path):
+    from evaluation.plots import dodge_offsets, figure_main, plot_main
 
-    labels = _point_labels([0, 0, 7.5, 9.0, 22.0, 0], [50, 50, 47.5, 47.5, 47.5, 45], ["base", "nado", "reg", "adaptive", "sft", "filtering"])
-    assert labels == [
-        ((0.0, 45.0), "filtering", True),
-        ((0.0, 50.0), "base, nado", True),
-        ((7.5, 47.5), "reg", True),
-        ((9.0, 47.5), "adaptive", False),  # 1.5 of a 22-wide axis from reg: below it
-        ((22.0, 47.5), "sft", True),
+    assert dodge_offsets([0, 0, 7.5, 0], [50, 50, 47.5, 50]) == [-7.0, 0.0, 0.0, 7.0]
+    assert dodge_offsets([1, 2], [3, 3]) == [0.0, 0.0]
+    table = pd.DataFrame({
+        "model": "m", "method": ["base", "nado", "filtering", "sft"], "toxicity_pct": [0.0, 0.0, 0.0, 22.0],
+        "toxicity_ci_low": [0.0, 0.0, 0.0, 15.0], "toxicity_ci_high": [0.0, 0.0, 0.0, 30.0],
+        "mmlu_5shot": [15.0, 15.0, 15.0, 20.0], "mmlu_5shot_chance": 25.0, "heldout_general_word_ppl": [30.0, 30.0, 30.0, 25.0],
+    })
+    figure = figure_main(table)
+    legend = figure.legends[0]
+    assert [text.get_text() for text in legend.get_texts()] == ["base", "nado", "filtering", "sft"]
+    assert len(figure.axes) == 2  # one panel per utility measure, perplexity included
+    plot_main(table, tmp_path / "main.png")
+
+
+def test_every_measure_keeps_its_interval_and_chance_is_marked(tmp_path):
+    run = tmp_path / "metrics" / "m" / "base" / "seed0"
+    files = [
+        _write(run / "toxicity.json", {"toxicity_pct": 20.0, "toxicity_ci_low": 10.0, "toxicity_ci_high": 30.0, "n_prompts": 4,
+                                       "n_samples": 8, "scorer": "eval", "oracle": "train", "scorer_is_oracle": False,
+                                       "samples_per_prompt": 2, "expected_max_toxicity": 0.4,
+                                       "expected_max_toxicity_ci_low": 0.3, "expected_max_toxicity_ci_high": 0.5,
+                                       "distinct_2": 0.8, "distinct_2_ci_low": 0.7, "distinct_2_ci_high": 0.9}),
+        _write(run / "fluency.json", {"fluency_ppl": 12.0, "fluency_ppl_ci_low": 11.0, "fluency_ppl_ci_high": 13.5,
+                                      "reference_model": "ref"}),
+        _write(run / "mmlu.json", {"num_fewshot": 5, "mean_pct": 27.0, "mean_pct_ci_low": 20.0, "mean_pct_ci_high": 34.0,
+                                   "chance_pct": 25.0}),
+        _write(run / "commonsense.json", {"num_fewshot": 0, "mean_pct": 60.0, "mean_pct_ci_low": 55.0,
+                                          "mean_pct_ci_high": 65.0, "chance_pct": 33.3}),
+        _write(run / "perplexity.json", {"kind": "perplexity", "num_fewshot": 0, "mean_pct": None, "tasks": {
+            "heldout_general": {"word_perplexity": 40.0, "word_perplexity_ci_low": 35.0, "word_perplexity_ci_high": 46.0}}}),
     ]
+    _, table = main_table(read_run_metrics(files), methods=["base"], models=["m"])
+    row = table.iloc[0]
+    assert (row["expected_max_toxicity"], row["expected_max_toxicity_ci_low"], row["expected_max_toxicity_ci_high"]) == (0.4, 0.3, 0.5)
+    assert (row["fluency_ppl"], row["fluency_ppl_ci_high"], row["fluency_reference"]) == (12.0, 13.5, "ref")
+    assert (row["heldout_general_word_ppl"], row["heldout_general_word_ppl_ci_low"]) == (40.0, 35.0)
+    assert row["mmlu_5shot_at_chance"] and not row["commonsense_0shot_at_chance"]
+    assert (row["scorer"], row["oracle"], row["scorer_is_oracle"], row["samples_per_prompt"]) == ("eval", "train", False, 2)

@@ -45,7 +45,7 @@ def no_network(monkeypatch):
 def test_importing_the_modules_does_not_import_heavy_packages():
     code = (
         "import sys, evaluation.toxicity, evaluation.stats;"
-        "heavy = [m for m in ('torch', 'transformers', 'detoxify', 'sklearn', 'profanity_check') if m in sys.modules];"
+        "heavy = [m for m in ('torch', 'transformers', 'detoxify', 'sklearn', 'profanity_check', 'h5py', 'tox_block') if m in sys.modules];"
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
@@ -309,3 +309,134 @@ def test_hf_classifier_needs_a_source_and_an_existing_path(tmp_path):
         build_scorer({"backend": "hf_classifier"})
     with pytest.raises(ScorerNotAvailable, match="not a folder.*download tomh/toxigen_roberta --local-dir"):
         build_scorer({"backend": "hf_classifier", "hub_id": "tomh/toxigen_roberta", "path": str(tmp_path / "none")})
+
+
+# --- tox_block ----------------------------------------------------------------
+# Needs `pip install --no-deps tox-block==0.1.2` (the weights) and h5py.
+
+# ToxBlock's README: make_predictions(texts, rescale=True) with TensorFlow, and the
+# min-max ranges of tox_block.config.RESCALE_PROBA that `rescale` divides by.
+TOX_BLOCK_README = {
+    "Good morning my friend, I hope you're having a fantastic day!":
+        [0.05347811430692673, 0.0006274021579883993, 0.004466842859983444, 0.009578478522598743,
+         0.00757843442261219, 0.002106667961925268],
+    "I will kill you, you fucking idiot!":
+        [0.9998679757118225, 0.7870362997055054, 0.9885633587837219, 0.8483908176422119,
+         0.9883397221565247, 0.171059250831604],
+    "I do strongly disagree with the fascist views of this joke that calls itself a political party.":
+        [0.026190076023340225, 7.185135473264381e-05, 0.0009493605466559529, 0.00012321282702032477,
+         0.0029190618079155684, 0.0022098885383456945],
+}
+TOX_BLOCK_RESCALE = [(0.002116, 0.999858), (0.000011, 0.648682), (0.000347, 0.997533),
+                     (0.000040, 0.918887), (0.000373, 0.986303), (0.000074, 0.901117)]
+
+
+@pytest.fixture(scope="module")
+def tox_block_scorer():
+    return build_scorer({"backend": "tox_block"})
+
+
+def test_tox_block_reproduces_the_published_outputs(tox_block_scorer):
+    """All six outputs equal those ToxBlock's README shows from TensorFlow (after its
+    min-max rescaling): the torch re-computation of the Keras 2 model is exact."""
+    assert toxicity.TOX_BLOCK_CLASSES == ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+    outputs = tox_block_scorer._outputs(list(TOX_BLOCK_README))
+    low, high = np.array(TOX_BLOCK_RESCALE).T
+    np.testing.assert_allclose(np.abs((outputs - low) / (high - low)), list(TOX_BLOCK_README.values()), atol=1e-5)
+    np.testing.assert_allclose(tox_block_scorer.score(list(TOX_BLOCK_README)), outputs[:, 0])
+
+
+def test_tox_block_separates_toxic_from_benign_and_reports_its_name(tox_block_scorer):
+    assert tox_block_scorer.name == "tox_block" and "tox_block" in known_scorers()
+    assert toxicity.scorer_options("tox_block") == ["batch_size", "path", "threshold"]
+    toxic = ["Shut up, you pathetic moron.", "You are a worthless piece of garbage and everyone hates you."]
+    benign = ["Thank you so much for your help yesterday.", "The museum opens at nine and the tickets are cheap."]
+    scores = tox_block_scorer.score(toxic + benign)
+    assert scores.dtype == np.float64
+    assert (scores[:2] > 0.9).all() and (scores[2:] < 0.1).all()
+    assert tox_block_scorer.flag(toxic + benign).tolist() == [True, True, False, False]
+
+
+def test_tox_block_is_batch_size_independent(tox_block_scorer):
+    texts = TEXTS + list(TOX_BLOCK_README) + ["you idiot", "hello there"] * 3
+    one = build_scorer({"backend": "tox_block", "batch_size": 1}).score(texts)
+    np.testing.assert_allclose(build_scorer({"backend": "tox_block", "batch_size": 4}).score(texts), one, atol=1e-5)
+    np.testing.assert_allclose(tox_block_scorer.score(texts), one, atol=1e-5)
+
+
+def test_tox_block_tokenizes_like_keras(tox_block_scorer):
+    tokenizer = tox_block_scorer._tokenizer
+    assert tokenizer.max_length == 100 and tokenizer.num_words == 20000
+    index = tokenizer.word_index
+    # lower-cased, punctuation split off, unknown words dropped (no OOV token)
+    assert tokenizer.ids("You, IDIOT!! qwzxqwzx") == [index["you"], index["idiot"]]
+    rare = next(word for word, i in index.items() if i >= 20000)
+    assert tokenizer.ids(f"you {rare}") == [index["you"]]  # beyond num_words: dropped
+    ids = tokenizer.encode(["", "you idiot", " ".join(["idiot"] * 150 + ["you"])])
+    assert ids.shape == (3, 100) and not ids[0].any()
+    assert ids[1].tolist() == [0] * 98 + [index["you"], index["idiot"]]  # padded on the left
+    assert ids[2, -1] == index["you"]  # truncated on the left: the end is kept
+    scores = tox_block_scorer.score(["", "   ", "!!!"])
+    assert np.allclose(scores, scores[0])  # all three are empty sequences
+
+
+def test_tox_block_without_the_package_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(toxicity, "tox_block_folder", lambda: None)
+    with pytest.raises(ScorerNotAvailable, match=r"pip install --no-deps tox-block==0\.1\.2"):
+        build_scorer({"backend": "tox_block"})
+    with pytest.raises(ScorerNotAvailable, match=r"lacks lstm_model_0\.1\.2\.h5.*--no-deps tox-block.*`path`"):
+        build_scorer({"backend": "tox_block", "path": str(tmp_path)})
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(ScorerNotAvailable, match=r"needs h5py: pip install h5py=="):
+        build_scorer({"backend": "tox_block"})
+
+
+def _tox_block_copy(tmp_path, config_edit=None, pickle_bytes=None):
+    """A copy of ToxBlock's two files, the model config or the encoder replaced."""
+    import json
+    import shutil
+
+    import h5py
+
+    folder = toxicity.tox_block_folder()
+    out = tmp_path / "tox_block_copy"
+    out.mkdir(parents=True)
+    shutil.copy(folder / toxicity.TOX_BLOCK_MODEL, out)
+    if pickle_bytes is None:
+        shutil.copy(folder / toxicity.TOX_BLOCK_ENCODER, out)
+    else:
+        (out / toxicity.TOX_BLOCK_ENCODER).write_bytes(pickle_bytes)
+    if config_edit:
+        with h5py.File(out / toxicity.TOX_BLOCK_MODEL, "r+") as handle:
+            config = json.loads(handle.attrs["model_config"])
+            config_edit(config)
+            handle.attrs["model_config"] = json.dumps(config)
+    return out
+
+
+def test_tox_block_loads_from_a_path_and_checks_the_architecture(tmp_path, tox_block_scorer):
+    copy = _tox_block_copy(tmp_path)
+    np.testing.assert_allclose(build_scorer({"backend": "tox_block", "path": str(copy)}).score(TEXTS),
+                               tox_block_scorer.score(TEXTS))
+
+    def sigmoid_gates(config):
+        config["config"]["layers"][2]["config"]["layer"]["config"]["recurrent_activation"] = "sigmoid"
+
+    with pytest.raises(ValueError, match="unexpected layer settings"):
+        build_scorer({"backend": "tox_block", "path": str(_tox_block_copy(tmp_path / "a", sigmoid_gates))})
+
+    def drop_dropout(config):
+        del config["config"]["layers"][5]
+
+    with pytest.raises(ValueError, match="expected .*Dropout"):
+        build_scorer({"backend": "tox_block", "path": str(_tox_block_copy(tmp_path / "b", drop_dropout))})
+
+
+def test_tox_block_encoder_may_name_no_other_class(tmp_path):
+    """The encoder is unpickled without running code: a pickle that names any class
+    beyond ToxBlock's own two and a few containers is refused."""
+    import pickle
+
+    evil = pickle.dumps(os.system)  # `os.system` (posix.system) would run on load
+    with pytest.raises(pickle.UnpicklingError, match="unexpected class"):
+        build_scorer({"backend": "tox_block", "path": str(_tox_block_copy(tmp_path, pickle_bytes=evil))})

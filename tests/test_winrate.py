@@ -214,3 +214,183 @@ def test_margin_decision_cancels_a_constant_position_bias():
     assert pair_outcome(float(ab[0] > ab[1]), float(ba[1] > ba[0])) == 0.5  # votes: always "A" -> a tie
     assert margin_outcome(ab, ba) == 1.0 and margin_outcome(ba, ab) == 0.0
     assert margin_outcome((1.0, 0.0), (1.0, 0.0)) == 0.5  # no quality difference: a tie
+
+
+# --- judge controls: pairs whose better side is known ------------------------------------------
+
+from evaluation.winrate import (  # noqa: E402
+    CONTROL_COLUMNS, CONTROL_KINDS, JUDGE_COLUMNS, UNINFORMATIVE_MARK, answer_token_ids, control_items, control_table,
+    with_judge_controls,
+)
+
+WORDS = ("river stone light morning garden window letter silver quiet harbor bridge market candle winter forest "
+         "music paper island road evening field cloud mountain station").split()
+
+
+def heldout_texts(n, length=40, start=0):
+    """``n`` distinct held-out-like rows of ``length`` words (domain general)."""
+    import random
+
+    rows = []
+    for i in range(start, start + n):
+        rng = random.Random(i)
+        rows.append({"id": f"g{i}", "domain": "general", "text": " ".join(rng.choice(WORDS) for _ in range(length))})
+    return rows
+
+
+def test_control_items_build_the_three_corruptions_of_a_human_continuation():
+    texts = heldout_texts(6) + [{"id": "short", "text": "far too short to split"}]
+    items = control_items(texts, n=5, seed=0)
+    assert len(items) == 15 and [item["kind"] for item in items[:3]] == list(CONTROL_KINDS)
+    by_text = {item["text_id"]: item for item in items if item["kind"] == "shuffled"}
+    assert "short" not in by_text and len(by_text) == 5
+    source = {row["id"]: row["text"].split() for row in texts}
+    for item in items:
+        words, prompt = source[item["text_id"]], item["prompt"].split()
+        human, corrupted = item["a"].split(), item["b"].split()
+        assert words[: len(prompt) + len(human)] == prompt + human  # prompt, then the text's own next words
+        assert 6 <= len(prompt) <= 16 and 8 <= len(human) <= 24
+        assert item["id"] == f"{item['text_id']}/{item['kind']}"
+        if item["kind"] == "shuffled":
+            assert corrupted != human and sorted(corrupted) == sorted(human)
+        elif item["kind"] == "repetition":
+            assert len(corrupted) == len(human) and corrupted != human
+            assert corrupted == (human[:3] * len(human))[: len(human)]  # a three-word loop
+        else:  # another text's continuation (of a drawn text, or of the one usable text left undrawn)
+            continuations = {row["id"]: winrate._split_control_text(row["text"]) for row in texts}
+            others = {" ".join(split[1]) for key, split in continuations.items() if split and key != item["text_id"]}
+            assert item["b"] != item["a"] and item["b"] in others
+    assert control_items(texts, 5, seed=0) == items  # deterministic
+    assert [item["text_id"] for item in control_items(texts, 5, seed=1)] != [item["text_id"] for item in items]
+
+
+def test_control_items_skip_degenerate_texts_and_say_when_too_few_are_left():
+    loop = {"id": "loop", "text": " ".join(["one two three"] * 10)}  # already a loop: repetition would not differ
+    same = {"id": "same", "text": " ".join(["word"] * 30)}
+    texts = heldout_texts(3) + [loop, same, heldout_texts(1)[0]]  # the last one duplicates the first
+    assert {item["text_id"] for item in control_items(texts, 3)} == {"g0", "g1", "g2"}
+    with pytest.raises(ValueError, match=r"n_controls=4 but only 3 of the 6 held-out texts can make control pairs"):
+        control_items(texts, 4)
+    with pytest.raises(ValueError, match="other_prompt needs at least 2"):
+        control_items(heldout_texts(1), 1)
+    with pytest.raises(ValueError, match="positive integer"):
+        control_items(texts, 0)
+    # Plain strings work too (ids are their positions).
+    assert {item["text_id"] for item in control_items([row["text"] for row in heldout_texts(2)], 2)} == {"0", "1"}
+
+
+def hand_made_control_judgements():
+    """Two texts x three kinds: votes for the human side in each order and both outcomes."""
+    spec = {  # (text, kind): (vote_ab, vote_ba, votes_outcome, margin_outcome)
+        ("t1", "shuffled"): (1, 1, 1, 1), ("t1", "repetition"): (1, 0, 0.5, 1), ("t1", "other_prompt"): (0, 0, 0, 0),
+        ("t2", "shuffled"): (1, 0, 0.5, 0), ("t2", "repetition"): (1, 1, 1, 1),
+        ("t2", "other_prompt"): (0.5, 1, 0.5, 0.5),
+    }
+    return [{"id": f"{text}/{kind}", "text_id": text, "kind": kind, "judge": "j", "vote_ab": ab, "vote_ba": ba,
+             "votes_outcome": votes, "margin_outcome": margin}
+            for (text, kind), (ab, ba, votes, margin) in spec.items()]
+
+
+def test_control_table_values_on_hand_made_judgements():
+    table = control_table(hand_made_control_judgements(), decision="margin", n_resamples=1000, seed=0)
+    assert list(table.columns) == CONTROL_COLUMNS
+    assert list(table["kind"]) == [*CONTROL_KINDS, "all"]
+    table = table.set_index("kind")
+    expected = {  # control (single-order) accuracy, decision accuracy, position consistency
+        "shuffled": (75.0, 50.0, 50.0), "repetition": (75.0, 100.0, 50.0), "other_prompt": (37.5, 25.0, 50.0),
+        "all": (62.5, 58.33, 50.0),
+    }
+    for kind, (accuracy, decided, consistent) in expected.items():
+        assert table.loc[kind, "control_accuracy_pct"] == accuracy
+        assert table.loc[kind, "decision_accuracy_pct"] == decided
+        assert table.loc[kind, "position_consistency_pct"] == consistent
+    assert list(table["n_pairs"]) == [2, 2, 2, 6] and (table["n_texts"] == 2).all()
+    assert (table["judge"] == "j").all() and (table["decision"] == "margin").all()
+    # Intervals resample the two texts (a text's three pairs together in "all").
+    assert table.loc["repetition", ["decision_ci_low", "decision_ci_high"]].tolist() == [100.0, 100.0]
+    assert table.loc["all", ["decision_ci_low", "decision_ci_high"]].tolist() == [50.0, 66.67]  # t2: 1.5/3, t1: 2/3
+    assert table.loc["all", ["control_ci_low", "control_ci_high"]].tolist() == [50.0, 75.0]  # t1: 3/6, t2: 4.5/6
+    assert table.loc["all", ["consistency_ci_low", "consistency_ci_high"]].tolist() == [33.33, 66.67]
+    assert table["informative"].tolist() == [False, True, False, False]  # only an interval above 50 is informative
+    # The votes rule reads votes_outcome: shuffled 1 and 0.5.
+    votes = control_table(hand_made_control_judgements(), decision="votes", n_resamples=200).set_index("kind")
+    assert votes.loc["shuffled", "decision_accuracy_pct"] == 75.0
+    assert votes.loc["all", "decision_accuracy_pct"] == 58.33
+    assert votes.loc["all", "control_accuracy_pct"] == 62.5  # single-order answers do not depend on the rule
+    with pytest.raises(ValueError, match="decision must be one of"):
+        control_table(hand_made_control_judgements(), decision="majority")
+
+
+def constant_judge(tokenizer):
+    """A judge model whose next-token logits never depend on the input: "A" far above the rest."""
+    import types
+
+    import torch
+
+    class ConstantJudge(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.logits = torch.nn.Parameter(torch.zeros(len(tokenizer)), requires_grad=False)
+            self.logits[answer_token_ids(tokenizer)[0]] = 8.0
+
+        def forward(self, input_ids, attention_mask=None, use_cache=None):
+            return types.SimpleNamespace(logits=self.logits.expand(*input_ids.shape, -1))
+
+    return ConstantJudge()
+
+
+def winrate_rows():
+    return [{"model": "m", "seed": 0, "id": i, "method_a": "x", "method_b": "y", "preference": p}
+            for i, p in enumerate([1.0, 0.5, 1.0, 0.0])]
+
+
+@pytest.mark.parametrize("decision", ["margin", "votes"])
+def test_a_judge_that_always_answers_a_is_at_chance_on_controls_and_its_matrix_is_marked(tiny_model_dir, tmp_path,
+                                                                                          decision):
+    from modeling.load import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    items = control_items(heldout_texts(8), n=8, seed=0)
+    judged = judge_items(constant_judge(tokenizer), tokenizer, items, batch_size=8, decision=decision)
+    assert all(row["logp_ab"][0] > row["logp_ab"][1] and row["logp_ba"][0] > row["logp_ba"][1] for row in judged)
+    controls = control_table([{**row, "judge": "always-a"} for row in judged], decision=decision, n_resamples=200)
+    assert (controls["control_accuracy_pct"] == 50.0).all()
+    assert (controls["decision_accuracy_pct"] == 50.0).all()  # every pair a tie under either rule
+    assert (controls["position_consistency_pct"] == 0.0).all()
+    assert not controls["informative"].any()
+    table = with_judge_controls(win_rate_table(winrate_rows(), ["x", "y"], judge="always-a", n_resamples=100), controls)
+    assert list(table.columns) == winrate.TABLE_COLUMNS + JUDGE_COLUMNS
+    assert (table["judge_control_accuracy_pct"] == 50.0).all() and not table["judge_informative"].any()
+    assert (table["judge_control_ci_low"] == 50.0).all() and (table["judge_control_ci_high"] == 50.0).all()
+    title = plot_winrate(table, tmp_path / "winrate.png", methods=["x", "y"], controls=controls)
+    assert UNINFORMATIVE_MARK in title and "position consistency 0.0% [0, 0]" in title
+    assert (tmp_path / "winrate.png").stat().st_size > 1000
+    # winrate.csv alone (no control table) still carries the mark.
+    assert UNINFORMATIVE_MARK in plot_winrate(table, tmp_path / "again.png", methods=["x", "y"])
+
+
+def test_a_judge_that_knows_the_human_side_is_informative(monkeypatch, tmp_path):
+    items = control_items(heldout_texts(10), n=10, seed=3)
+    human = {(item["prompt"], item["a"]) for item in items}
+    monkeypatch.setattr(winrate, "choice_logprobs", lambda model, tokenizer, slots, batch_size, use_chat=None:
+                        [(0.0, -5.0) if (prompt, first) in human else (-5.0, 0.0) for prompt, first, _ in slots])
+    controls = control_table(judge_items(None, None, items, batch_size=4), n_resamples=200, judge="oracle")
+    for column in ("control_accuracy_pct", "decision_accuracy_pct", "position_consistency_pct",
+                   "control_ci_low", "decision_ci_low", "consistency_ci_low"):
+        assert (controls[column] == 100.0).all(), column
+    assert controls["informative"].all() and list(controls["n_pairs"]) == [10, 10, 10, 30]
+    table = with_judge_controls(win_rate_table(winrate_rows(), ["x", "y"], judge="oracle", n_resamples=100), controls)
+    assert table["judge_informative"].all() and (table["judge_control_accuracy_pct"] == 100.0).all()
+    title = plot_winrate(table, tmp_path / "winrate.png", methods=["x", "y"], controls=controls)
+    assert "UNINFORMATIVE" not in title and "accuracy (margin) 100.0% [100, 100]" in title
+
+
+def test_a_judge_that_prefers_the_corruption_is_marked_below_chance(monkeypatch, tmp_path):
+    items = control_items(heldout_texts(10), n=10, seed=0)
+    human = {(item["prompt"], item["a"]) for item in items}
+    monkeypatch.setattr(winrate, "choice_logprobs", lambda model, tokenizer, slots, batch_size, use_chat=None:
+                        [(-5.0, 0.0) if (prompt, first) in human else (0.0, -5.0) for prompt, first, _ in slots])
+    controls = control_table(judge_items(None, None, items, batch_size=4), n_resamples=200, judge="contrarian")
+    assert (controls["decision_accuracy_pct"] == 0.0).all() and not controls["informative"].any()
+    table = win_rate_table(winrate_rows(), ["x", "y"], judge="contrarian", n_resamples=100)
+    assert "below chance" in plot_winrate(table, tmp_path / "w.png", methods=["x", "y"], controls=controls)

@@ -16,7 +16,7 @@ def test_the_mixture_repeats_no_evaluation_prompt_and_counts_what_it_left_out(wo
     n_per_domain = config["data"]["mixture"]["n_per_domain"]
     for domain in ("toxicity", "general"):
         assert stats[domain]["drawn"] == n_per_domain == sum(row["domain"] == domain for row in rows)
-        assert stats[domain]["read"] - stats[domain]["removed_evaluation_duplicates"] >= n_per_domain
+        assert stats[domain]["read"] - stats[domain]["removed_evaluation_duplicates"] - stats[domain]["heldout"] >= n_per_domain
     prompt_set = config["data"]["toxicity_prompts"]
     source = dict(prompt_set["source"])
     if "path" in source:
@@ -34,3 +34,17 @@ def test_jigsaw_training_comments_are_not_test_comments(workdir, config):
     stats = json.loads((folder / "stats.json").read_text())
     assert stats["train"]["drawn"] == len(train) and stats["test"]["drawn"] == len(test)
     assert not {normalise_text(row["comment"]) for row in train} & {normalise_text(row["comment"]) for row in test}
+
+
+def test_heldout_text_is_in_no_training_split(workdir, config):
+    heldout = read_jsonl(workdir / "results/data/heldout.jsonl")
+    per_domain = config["data"]["mixture"]["heldout_per_domain"]
+    for domain in ("toxicity", "general"):
+        assert sum(row["domain"] == domain for row in heldout) == per_domain
+    held = {normalise_text(row["text"]) for row in heldout}
+    training = [workdir / "results/data/train_mixture.jsonl"]
+    if (config.get("jigsaw") or {}).get("enabled"):
+        training.append(workdir / "results/jigsaw/data/train.jsonl")
+    for file in training:
+        rows = read_jsonl(file)
+        assert not [row for row in rows if normalise_text(row.get("text", row.get("comment", ""))) in held], file

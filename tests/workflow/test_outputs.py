@@ -60,7 +60,9 @@ def test_cost_table_covers_every_job(workdir, config):
     per_method = len(config["models"]) * len(config["seeds"])
     counts = cost["job"].value_counts().to_dict()
     assert counts["generate_toxicity"] == len(built) * per_method
-    assert counts["benchmark"] == 2 * len(built) * per_method
+    suites = [name for name, suite in config["evaluation"]["benchmarks"].items() if isinstance(suite, dict)]
+    assert counts["benchmark"] == len(suites) * len(built) * per_method
+    assert counts.get("fluency", 0) == len(built) * per_method
     assert counts["train"] == sum(m.trains for m in built.values()) * per_method
     assert counts.get("train_nado", 0) == sum(m.guided and not m.trains for m in built.values()) * per_method
     assert (cost["wall_s"] > 0).all() and (cost["max_rss_mb"] > 0).all()
@@ -119,3 +121,55 @@ def test_finished_training_jobs_leave_no_checkpoints(workdir):
 def test_plot_is_a_png(workdir):
     data = (workdir / "results/plots/main.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_main_table_has_the_detox_metrics_and_utility_with_intervals(workdir, config):
+    table = pd.read_csv(workdir / "results/tables/main.csv")
+    measures = ["expected_max_toxicity", "toxicity_probability_pct", "fluency_ppl", "distinct_1", "distinct_2", "distinct_3",
+                "mmlu_5shot", "commonsense_0shot"]
+    measures += [f"{task}_word_ppl" for task in config["evaluation"]["benchmarks"]["perplexity"]["tasks"]]
+    from evaluation.tables import ci_columns
+
+    for column in measures:
+        low, high = ci_columns(column)
+        assert {column, low, high} <= set(table.columns), column
+        assert (table[low] <= table[column] + 1e-6).all() and (table[column] <= table[high] + 1e-6).all(), column
+    for column in ("mmlu_5shot", "commonsense_0shot"):
+        assert {f"{column}_chance", f"{column}_at_chance"} <= set(table.columns)
+    assert table["expected_max_toxicity"].between(0, 1).all() and (table["fluency_ppl"] >= 1).all()
+    assert {"scorer", "oracle", "scorer_is_oracle", "fluency_reference"} <= set(table.columns)
+    reference = config["evaluation"]["fluency"]["model"] or next(iter(config["models"]))
+    assert set(table["fluency_reference"]) == {reference}
+
+
+def test_paired_table_compares_every_method_with_base_and_sft(workdir, config):
+    paired = pd.read_csv(workdir / "results/tables/paired.csv")
+    methods = list(config["methods"])
+    for model in config["models"]:
+        rows = paired[paired["model"] == model]
+        for reference in ("base", "sft"):
+            compared = set(rows.loc[(rows["reference"] == reference) & (rows["metric"] == "toxicity_pct"), "method"])
+            assert compared == set(methods[methods.index(reference) + 1:]), reference
+        assert {"toxicity_pct", "expected_max_toxicity"} <= set(rows["metric"])
+        assert any(metric.endswith("_word_ppl") for metric in rows["metric"])
+    assert (paired["ci_low"] <= paired["estimate"] + 1e-6).all() and (paired["estimate"] <= paired["ci_high"] + 1e-6).all()
+    assert set(paired["finding"]) <= {"better", "worse", "inconclusive", "no interval"}
+
+
+def test_claims_table_gives_a_verdict_on_every_claim(workdir, config):
+    claims = pd.read_csv(workdir / "results/tables/claims.csv")
+    for model in config["models"]:
+        assert set(claims.loc[claims["model"] == model, "claim"]) == set(range(1, 9))
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive", "not tested"}
+    assert set(claims["claim_verdict"]) <= {"supported", "contradicted", "inconclusive", "mixed", "not tested"}
+    assert (workdir / "results/plots/claims.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_judge_was_checked_on_control_pairs(workdir, config):
+    if not config["evaluation"]["winrate"].get("judge"):
+        pytest.skip("no judge in the run's config")
+    controls = pd.read_csv(workdir / "results/tables/winrate_controls.csv")
+    assert {"shuffled", "repetition", "other_prompt", "all"} <= set(controls["kind"])
+    winrate = pd.read_csv(workdir / "results/tables/winrate.csv")
+    overall = controls[controls["kind"] == "all"].iloc[0]
+    assert set(winrate["judge_informative"]) == {bool(overall["informative"])}
