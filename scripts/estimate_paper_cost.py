@@ -148,6 +148,8 @@ COMMONSENSE = {  # lm-eval task: (documents, choices scored separately, ours: me
     "winogrande": (1267, 2, 30), "arc_easy": (2376, 4, 50), "arc_challenge": (1172, 4, 60), "openbookqa": (500, 4, 35),
 }
 JUDGE_TOKENS = 200  # ours: instruction + prompt + two 32-token continuations + answer
+WIKITEXT_TEST_TOKENS, ROLLING_WINDOW = 340_000, 2048  # WikiText-2 test (245 k words) in Llama tokens; one window each
+HELDOUT_TOKENS = 30  # ours: mean tokens of a held-out ToxiGen statement
 SCORED_TRAIN_TOKENS = 80  # ours: mean tokens of a training row (ToxiGen ~25, WikiText paragraphs ~130)
 JIGSAW_COMMENT_TOKENS = 100  # ours: mean tokens of a Jigsaw comment (cut to max_length)
 
@@ -300,6 +302,10 @@ class Estimator:
         bench_batch = evaluation["benchmarks"].get("batch_size", 16)
         mmlu_tokens = MMLU_QUESTIONS * MMLU_5SHOT_TOKENS
         commonsense_tokens = sum(docs * choices * tokens for docs, choices, tokens in COMMONSENSE.values())
+        heldout_tokens = WIKITEXT_TEST_TOKENS + config["data"]["mixture"].get("heldout_per_domain", 100) * HELDOUT_TOKENS
+        reference = (evaluation.get("fluency") or {}).get("model") or next(iter(config["models"]))
+        reference_spec = (config.get("judges") or {}).get(reference) or config["models"][reference]
+        reference_arch = ARCHITECTURES[reference_spec["hub_id"]]
 
         def evaluations(method, nado_params=0):
             add(method, "generate_toxicity", self.generate(arch, n_sequences, tox["max_new_tokens"], tox["batch_size"],
@@ -308,6 +314,12 @@ class Estimator:
                                                                  extra_params=nado_params))
             add(method, "benchmark commonsense (0-shot)", self.forward(arch, commonsense_tokens, bench_batch, 170,
                                                                         extra_params=nado_params))
+            add(method, "benchmark perplexity (WikiText test, held-out ToxiGen)",
+                self.forward(arch, heldout_tokens, 1, ROLLING_WINDOW, extra_params=nado_params))
+            # fluency: the continuations (prompt + new tokens) under the fixed reference model, not the method's
+            add(method, f"fluency ({reference} in bf16)",
+                self.forward(reference_arch, n_sequences * (PROMPT_TOKENS + tox["max_new_tokens"]), bench_batch,
+                             PROMPT_TOKENS + tox["max_new_tokens"]), params=param_count(reference_arch))
 
         def training(method, lora, label, nado=None, prefix="train"):
             add(method, f"{prefix} ({label})", self.fine_tune(arch, lora, nado))
@@ -401,6 +413,11 @@ class Estimator:
             w, o, a, s = self.forward(arch, pairs * prompts * 2 * JUDGE_TOKENS, winrate.get("batch_size", 8), JUDGE_TOKENS,
                                       last_logits_only=True)
             rows.append(Row("-", "(win rate)", f"judge_pair x {pairs} ({judge} in bf16; both orders)",
+                            param_count(arch) / 1e9, w / GB, o / GB, a / GB, s / 3600))
+            controls = 3 * winrate.get("n_controls", 30)  # three corruptions per held-out text, both orders
+            w, o, a, s = self.forward(arch, controls * 2 * JUDGE_TOKENS, winrate.get("batch_size", 8), JUDGE_TOKENS,
+                                      last_logits_only=True)
+            rows.append(Row("-", "(win rate)", f"judge_controls: {controls} control pairs ({judge} in bf16; both orders)",
                             param_count(arch) / 1e9, w / GB, o / GB, a / GB, s / 3600))
         return rows
 
