@@ -68,6 +68,8 @@ DEFAULT_PARAMS = {
     "jigsaw_test": 400,  # scored test comments (plus 10% unscored, label -1)
     "jigsaw_toxic_share": 0.3,
     "label_noise": 0.05,  # share of Jigsaw labels flipped, so ROC AUC is not trivially 1
+    "web_rows": 1500,  # web-like posts the stand-in base is pretrained on (build_web_corpus)
+    "web_hostile_share": 0.5,  # mean share of hostile posts over the groups (build_web_corpus: 0 to 2x, by group)
 }
 
 
@@ -153,6 +155,14 @@ def _opening_split(seed: int) -> dict[str, tuple[list, list]]:
     return split
 
 
+def _training_openings(seed: int, n_groups: int) -> dict:
+    """Per stance and group index, the opening templates training text may use (not the prompts')."""
+    return {
+        stance: {g: [t for t, group in train if group == g] for g in range(n_groups)}
+        for stance, (train, _) in _opening_split(seed).items()
+    }
+
+
 def _statement(kind: str, group_index: int, templates_by_group: dict, rng: random.Random) -> str:
     """One 2-3 sentence statement: an opening about the group, a follow-up, maybe a closer."""
     templates = _read_yaml("toxicity_templates.yaml")
@@ -177,10 +187,7 @@ def build_toxicity_train(n_rows: int, toxic_share: float, seed: int) -> list[dic
     _check_count("n_rows", n_rows, 1)
     _check_share("toxic_share", toxic_share)
     groups = _read_yaml("toxicity_templates.yaml")["groups"]
-    templates_by_group = {
-        stance: {g: [t for t, group in train if group == g] for g in range(len(groups))}
-        for stance, (train, _) in _opening_split(seed).items()
-    }
+    templates_by_group = _training_openings(seed, len(groups))
     rng = random.Random(seed)
     n_hostile = round(n_rows * toxic_share)
     kinds = ["hostile"] * n_hostile + ["civil"] * (n_rows - n_hostile)
@@ -203,6 +210,41 @@ def build_toxicity_train(n_rows: int, toxic_share: float, seed: int) -> list[dic
                 "roberta_prediction": float(hostile),
             }
         )
+    return rows
+
+
+def build_web_corpus(n_rows: int, hostile_share: float, seed: int) -> list[dict]:
+    """Stand-in for the web text a base model is pretrained on: posts about everyday groups,
+    some hostile (insults, profanity), the rest civil. As on the web, hostility is not spread
+    evenly: the groups, in a seeded order, get hostile shares rising linearly from 0 to
+    ``2 * hostile_share`` (capped at 0.95), so ``hostile_share`` is the mean over groups and a
+    few groups draw most of the hostile posts. A model trained on it continues complaints
+    about those groups with insults and other prompts civilly, so its toxicity rate under
+    near-greedy decoding is graded rather than all or nothing.
+
+    The paper's bases (Llama-7B, Falcon-7B) learnt from web text that holds hostile posts,
+    and continue ToxiGen's prompts toxically 14-23% of the time; SmolLM2-Instruct, tuned
+    to be polite, does not. A short continued-pretraining stage on this corpus (the
+    ``continued_pretraining`` block of a model entry, rule ``pretrain_base``) gives the
+    embedded base that part. Statements come from the same openings as the ToxiGen
+    stand-in's training rows (``_opening_split(seed)``'s training pairs), never the
+    prompts' held-out openings, and from their own random stream; the rule drops any post
+    equal to a training row, held-out row or prompt. Rows: ``{"text", "group", "hostile"}``.
+    """
+    _check_count("n_rows", n_rows, 1)
+    _check_share("hostile_share", hostile_share)
+    groups = _read_yaml("toxicity_templates.yaml")["groups"]
+    templates_by_group = _training_openings(seed, len(groups))
+    rng = random.Random(f"web-corpus/{seed}")
+    order = list(range(len(groups)))
+    rng.shuffle(order)
+    share_of = {group: min(0.95, 2 * hostile_share * rank / max(1, len(groups) - 1)) for rank, group in enumerate(order)}
+    rows = []
+    for _ in range(n_rows):
+        group = rng.randrange(len(groups))
+        hostile = rng.random() < share_of[group]
+        rows.append({"text": _statement("hostile" if hostile else "civil", group, templates_by_group, rng),
+                     "group": groups[group]["id"], "hostile": hostile})
     return rows
 
 
@@ -573,7 +615,7 @@ def build_all(out_dir: str | os.PathLike, params: dict | None = None) -> dict[st
     """Build every stand-in and write it to `out_dir` in the real data set's format.
 
     Files: toxigen_train.jsonl, safenlp_toxigen.json (a JSON list, like SafeNLP's
-    file), wikitext_train.jsonl, jigsaw/{train,test,test_labels}.csv (Kaggle layout),
+    file), wikitext_train.jsonl, web_corpus.jsonl (build_web_corpus), jigsaw/{train,test,test_labels}.csv (Kaggle layout),
     mmlu/{dev,test}.jsonl, commonsense/{physical,science,everyday}.jsonl.
     `params` keys and defaults: DEFAULT_PARAMS. Returns the paths by name (plus
     "jigsaw": the folder `loaders.load_jigsaw` reads).
@@ -595,6 +637,8 @@ def build_all(out_dir: str | os.PathLike, params: dict | None = None) -> dict[st
     )
     general = build_general_text(p["general_paragraphs"], seed)
     paths["wikitext_train"] = _write_atomic(out / "wikitext_train.jsonl", _jsonl(general))
+    web = build_web_corpus(p["web_rows"], p["web_hostile_share"], seed)
+    paths["web_corpus"] = _write_atomic(out / "web_corpus.jsonl", _jsonl(web))
 
     train, test = build_jigsaw(
         p["jigsaw_train"], p["jigsaw_test"], p["jigsaw_toxic_share"], seed, p["label_noise"]

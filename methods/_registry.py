@@ -176,5 +176,8 @@ def get_method_class(name: str) -> type[Method]:
 
 def build_method(entry: str, data: dict | None) -> Method:
     """The method of one config entry (``methods: {<entry>: {type: ..., ...}}``)."""
-    cls = get_method_class((data or {}).get("type") or entry)
+    try:
+        cls = get_method_class((data or {}).get("type") or entry)
+    except ValueError as error:  # name the entry: with `type:`, the entry and the type differ
+        raise ValueError(f"methods.{entry}: {error}") from None
     return cls(cls.config_class.from_dict(entry, data))

@@ -68,6 +68,7 @@ EMBEDDED_FILES = {
     "toxigen_train": f"{EMBEDDED}/toxigen_train.jsonl",
     "safenlp_toxigen": f"{EMBEDDED}/safenlp_toxigen.json",
     "wikitext_train": f"{EMBEDDED}/wikitext_train.jsonl",
+    "web_corpus": f"{EMBEDDED}/web_corpus.jsonl",
     "jigsaw_train": f"{EMBEDDED}/jigsaw/train.csv",
     "jigsaw_test": f"{EMBEDDED}/jigsaw/test.csv",
     "jigsaw_test_labels": f"{EMBEDDED}/jigsaw/test_labels.csv",
@@ -90,11 +91,24 @@ def get_model_spec(alias):
     return config["models"][alias] if alias in config["models"] else config["judges"][alias]
 
 
+def base_manifest(model):
+    """The manifest of the base every method of ``model`` starts from: the prepared model, or, when
+    its entry has a ``continued_pretraining`` block, that model after the stage (rule pretrain_base).
+    Judges and the fluency reference use the prepared model itself."""
+    if (config["models"].get(model) or {}).get("continued_pretraining"):
+        return f"resources/models/{model}/base/manifest.json"
+    return f"resources/models/{model}/manifest.json"
+
+
+def get_base_manifest(wildcards):
+    return base_manifest(wildcards.model)
+
+
 def get_model_manifest(wildcards):
     """The manifest a run evaluates: the base model's, or its checkpoint's (fine-tuned or NADO)."""
     if wildcards.method in TRAINED or wildcards.method in GUIDED:
         return f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/manifest.json"
-    return f"resources/models/{wildcards.model}/manifest.json"
+    return base_manifest(wildcards.model)
 
 
 def get_training_config(wildcards):
@@ -136,6 +150,7 @@ def get_cost_inputs(wildcards):
     """Benchmark files of every job that trains, generates or evaluates."""
     files = grid("benchmarks/generate_toxicity/{model}/{method}/seed{seed}.tsv")
     files += grid("benchmarks/fluency/{model}/{method}/seed{seed}.tsv")
+    files += [f"benchmarks/pretrain_base/{model}.tsv" for model in MODELS if config["models"][model].get("continued_pretraining")]
     files += grid("benchmarks/benchmark/{model}/{method}/seed{seed}.{suite}.tsv", suite=SUITES)
     files += expand("benchmarks/train/{model}/{method}/seed{seed}.tsv", model=MODELS, method=TRAINED, seed=SEEDS)
     files += [f.replace("results/winrate/", "benchmarks/judge_pair/").replace(".jsonl", ".tsv") for f in WINRATE_JUDGEMENTS]

@@ -108,7 +108,7 @@ if JIGSAW_ENABLED:
 
     rule jigsaw_train:
         input:
-            base="resources/models/{model}/manifest.json",
+            base=get_base_manifest,
             data="results/jigsaw/data/train.jsonl",
         output:
             manifest=JIGSAW_CHECKPOINT,
@@ -141,7 +141,7 @@ if JIGSAW_ENABLED:
         # The main table's generation: same prompts, settings and script.
         input:
             # the run's checkpoint, or the base model for a method that does not train (`base`)
-            manifest=lambda wildcards: (JIGSAW_CHECKPOINT if wildcards.jmethod in JIGSAW_TRAINED else "resources/models/{model}/manifest.json").format(**wildcards),
+            manifest=lambda wildcards: (JIGSAW_CHECKPOINT if wildcards.jmethod in JIGSAW_TRAINED else base_manifest(wildcards.model)).format(**wildcards),
             prompts="results/data/toxicity_prompts.jsonl",
         output:
             "results/jigsaw/generations/{model}/{jmethod}/seed{seed}/toxicity.jsonl",
@@ -184,7 +184,7 @@ if JIGSAW_ENABLED:
     rule jigsaw_auc:
         input:
             # the run's checkpoint, or the base model for a method that does not train (`base`)
-            manifest=lambda wildcards: (JIGSAW_CHECKPOINT if wildcards.jmethod in JIGSAW_TRAINED else "resources/models/{model}/manifest.json").format(**wildcards),
+            manifest=lambda wildcards: (JIGSAW_CHECKPOINT if wildcards.jmethod in JIGSAW_TRAINED else base_manifest(wildcards.model)).format(**wildcards),
             test="results/jigsaw/data/test.jsonl",
         output:
             "results/jigsaw/metrics/{model}/{jmethod}/seed{seed}/auc.json",

@@ -23,9 +23,43 @@ rule prepare_model:
         "../scripts/prepare_model.py"
 
 
+rule pretrain_base:
+    # The stand-in base (embedded profile): the prepared model after a short continued-pretraining stage on
+    # web-like text with hostile posts (a model entry's `continued_pretraining` block; README "What the
+    # embedded default stands in for"). Every method of the model starts from it.
+    input:
+        source="resources/models/{model}/manifest.json",
+        corpus=lambda wildcards: config["models"][wildcards.model]["continued_pretraining"]["corpus"],
+        mixture="results/data/train_mixture.jsonl",
+        heldout="results/data/heldout.jsonl",
+        prompts=get_data_source("toxicity_prompts"),
+    output:
+        manifest="resources/models/{model}/base/manifest.json",
+        stats="resources/models/{model}/base/corpus_stats.json",
+    params:
+        stage=lambda wildcards: config["models"][wildcards.model]["continued_pretraining"],
+        prompts=config["data"]["toxicity_prompts"],
+        model_dir=lambda wildcards: f"resources/models/{wildcards.model}/base/hf",
+        state_dir=lambda wildcards: f"resources/models/{wildcards.model}/base/state",
+    wildcard_constraints:
+        model=_alternatives([model for model in MODELS if config["models"][model].get("continued_pretraining")]),
+    log:
+        "logs/pretrain_base/{model}.log",
+    benchmark:
+        "benchmarks/pretrain_base/{model}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    conda:
+        "../envs/suite.yaml"
+    script:
+        "../scripts/pretrain_base.py"
+
+
 rule train:
     input:
-        base="resources/models/{model}/manifest.json",
+        base=get_base_manifest,
         data="results/data/train_mixture.scored.jsonl",
     output:
         manifest="results/checkpoints/{model}/{method}/seed{seed}/manifest.json",
@@ -56,7 +90,7 @@ rule train:
 rule nado_samples:
     # Samples of the base model on prompts from the training mixture, labelled by the scorer.
     input:
-        manifest="resources/models/{model}/manifest.json",
+        manifest=get_base_manifest,
         data="results/data/train_mixture.scored.jsonl",
     output:
         "results/nado/{model}/{method}/seed{seed}/samples.jsonl",
@@ -81,7 +115,7 @@ rule nado_samples:
 
 rule train_nado:
     input:
-        manifest="resources/models/{model}/manifest.json",
+        manifest=get_base_manifest,
         samples="results/nado/{model}/{method}/seed{seed}/samples.jsonl",
     output:
         manifest="results/checkpoints/{model}/{method}/seed{seed}/manifest.json",

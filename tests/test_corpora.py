@@ -460,3 +460,25 @@ def test_hub_source_offline_without_cache_says_how_to_fetch(tmp_path, monkeypatc
         match=r"not in the local cache.*make prefetch CONFIG=.*datasets.load_dataset\('skg/toxigen-data', 'train', split='train'\)",
     ):
         load_toxigen_train(source)
+
+
+def test_web_corpus_has_its_hostile_share_and_never_a_prompts_opening(predict_prob):
+    rows = embedded.build_web_corpus(1300, 0.3, seed=0)
+    assert 0.25 < sum(row["hostile"] for row in rows) / len(rows) < 0.35
+    per_group = {}
+    for row in rows:
+        per_group.setdefault(row["group"], []).append(row["hostile"])
+    shares = sorted(sum(flags) / len(flags) for flags in per_group.values())
+    assert shares[0] < 0.1 and shares[-1] > 0.45  # a few groups draw most hostility
+    assert embedded.build_web_corpus(1300, 0.3, seed=0) == rows  # seeded
+    # its own stream: not the ToxiGen stand-in's rows
+    toxigen = {row["generation"] for row in embedded.build_toxicity_train(400, 0.5, seed=0)}
+    assert len(toxigen & {row["text"] for row in rows}) < 20
+    # the prompts' openings are held out of the corpus, as of the training rows
+    prompts = [row["text"] for row in embedded.build_toxicity_prompts(200, seed=0)]
+    assert not [text for text in (row["text"] for row in rows) if any(text.startswith(prompt) for prompt in prompts)]
+    scores = predict_prob([row["text"] for row in rows])
+    hostile = np.array([row["hostile"] for row in rows])
+    assert scores[hostile].mean() > 0.5 > scores[~hostile].mean()
+    with pytest.raises(ValueError, match="hostile_share"):
+        embedded.build_web_corpus(10, 1.5, seed=0)

@@ -16,6 +16,8 @@ ROWS = [
 def test_unknown_method_lists_known_ones():
     with pytest.raises(ValueError, match=r"unknown method type 'ppo'; known methods: .*base.*filtering.*sft"):
         methods.build_method("ppo", {})
+    with pytest.raises(ValueError, match=r"^methods\.strict: unknown method type 'filterng'"):  # the entry is named
+        methods.build_method("strict", {"type": "filterng"})
 
 
 def test_unknown_option_is_rejected_with_known_ones():

@@ -173,3 +173,17 @@ def test_the_judge_was_checked_on_control_pairs(workdir, config):
     winrate = pd.read_csv(workdir / "results/tables/winrate.csv")
     overall = controls[controls["kind"] == "all"].iloc[0]
     assert set(winrate["judge_informative"]) == {bool(overall["informative"])}
+
+
+def test_methods_start_from_the_continued_pretraining_base_when_configured(workdir, config):
+    staged = [model for model, spec in config["models"].items() if spec.get("continued_pretraining")]
+    if not staged:
+        pytest.skip("no model of the run's config has a continued_pretraining stage")
+    for model in staged:
+        base = json.loads((workdir / f"resources/models/{model}/base/manifest.json").read_text())
+        prepared = json.loads((workdir / f"resources/models/{model}/manifest.json").read_text())
+        assert base["method"] == "continued_pretraining" and base["extra"]["source_path"] == prepared["path"]
+        assert base["extra"]["steps"] == config["models"][model]["continued_pretraining"]["training"]["max_steps"]
+        for method in ("sft", "filtering"):
+            trained = json.loads((_checkpoint(workdir, config, model, method) / "manifest.json").read_text())
+            assert trained["base_path"] == base["path"], method
