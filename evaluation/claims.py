@@ -3,8 +3,8 @@
 One row per part of a claim (a claim such as "ours is less toxic than the base model"
 has one part per variant of ours), with the comparison it rests on, our estimate, its
 95% interval and a verdict; ``claim_verdict`` combines the parts of a claim. Made from
-the other tables only (``main.csv``, ``paired.csv``, ``winrate.csv``,
-``winrate_controls.csv``, ``cost.csv``, ``jigsaw.csv``), so it regenerates with them and
+the other tables only (``main.csv``, ``paired.csv``, ``winrate.csv`` (with its
+judge's control-pair verdict, ``judge_informative``), ``cost.csv``, ``jigsaw.csv``), so it regenerates with them and
 works the same on paper-config results.
 
 Verdicts (METHOD.md section 7):
@@ -171,7 +171,7 @@ def _utility_metrics(paired: pd.DataFrame | None) -> tuple[list[str], list[str]]
 
 
 def _winrate(builder: _Builder, winner: str, loser: str, test: str, margin=None):
-    table, controls = builder.tables.get("winrate"), builder.tables.get("winrate_controls")
+    table = builder.tables.get("winrate")
     comparison = f"win rate of {winner} over {loser}"
     if table is None:
         builder.add(5, f"{winner} vs {loser}", comparison, "win_rate_pct", None, None, None, test, margin, 50.0,
@@ -183,10 +183,7 @@ def _winrate(builder: _Builder, winner: str, loser: str, test: str, margin=None)
                     "winrate.csv", f"{winner} and {loser} are not both in evaluation.winrate.methods")
         return
     row = rows.iloc[0]
-    informative = bool(row["judge_informative"]) if "judge_informative" in row else None
-    if informative is None and controls is not None and "informative" in controls:
-        overall = controls[controls.get("kind", pd.Series(["all"] * len(controls))) == "all"]
-        informative = bool(overall["informative"].iloc[0]) if len(overall) else None
+    informative = bool(row["judge_informative"]) if "judge_informative" in row else None  # winrate_table's judge controls
     note = ""
     builder.add(5, f"{winner} vs {loser}", comparison, "win_rate_pct", float(row["win_rate_pct"]), float(row["ci_low"]),
                 float(row["ci_high"]), test, margin, 50.0, "winrate.csv")
@@ -248,8 +245,7 @@ def _jigsaw(builder: _Builder, method: str, reference: str, metric: str, test: s
 
 def claims_table(tables: dict, models, roles: dict | None = None, margins: dict | None = None) -> pd.DataFrame:
     """Every claim of METHOD.md section 7 for each model. ``tables``: DataFrames under
-    ``main``, ``paired`` and, when they exist, ``winrate``, ``winrate_controls``, ``cost``,
-    ``jigsaw`` (absent ones make their parts "not tested")."""
+    ``main``, ``paired`` and, when they exist, ``winrate``, ``cost``, ``jigsaw`` (absent ones make their parts "not tested")."""
     roles, margins = _roles(roles), {**DEFAULT_MARGINS, **(margins or {})}
     accuracy, general = _utility_metrics(tables.get("paired"))
     rows = []
@@ -314,7 +310,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return counts
 
 
-def read_tables(folder, names=("main", "paired", "winrate", "winrate_controls", "cost", "jigsaw")) -> dict:
+def read_tables(folder, names=("main", "paired", "winrate", "cost", "jigsaw")) -> dict:
     """The tables under ``folder`` that exist, by name."""
     found = {}
     for name in names:

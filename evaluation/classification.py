@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from corpora.jigsaw import check_both_classes, fit_comment, lm_prompt
+from evaluation.stats import bootstrap_mean_ci
 
 
 def roc_auc(labels, scores) -> float:
@@ -164,39 +165,6 @@ def classifier_probabilities(model, tokenizer, comments: list[str], *, max_lengt
             raise ValueError(f"expected a 2-class classifier, got {logits.shape[-1]} outputs")
         scores.append(torch.softmax(logits, dim=-1)[:, 1].double().cpu().numpy())
     return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)
-
-
-def bootstrap_mean_ci(values, groups=None, n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval (low, high) of the mean of ``values``.
-
-    The same scheme as ``evaluation.stats.bootstrap_rate_ci``, for scores in [0, 1]
-    instead of flags: with ``groups`` (e.g. the prompt id) groups are drawn with
-    replacement and their values pooled (cluster bootstrap); resample ``b`` draws
-    row ``b`` of ``default_rng(seed).integers(0, n_groups, (n_resamples, n_groups))``.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"values must be a non-empty 1-D sequence, got shape {values.shape}")
-    if not np.isfinite(values).all():
-        raise ValueError("values contain NaN or infinity: a failed score must not enter the mean")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if groups is None:
-        sums, sizes = values, np.ones_like(values)
-    else:
-        groups = np.asarray(groups)
-        if groups.shape != values.shape:
-            raise ValueError(f"groups must give one label per value: {values.shape[0]} values, groups of shape {groups.shape}")
-        _, group_of_value = np.unique(groups, return_inverse=True)
-        sums = np.bincount(group_of_value, weights=values)
-        sizes = np.bincount(group_of_value).astype(np.float64)
-    drawn = np.random.default_rng(seed).integers(0, sums.shape[0], size=(n_resamples, sums.shape[0]))
-    means = sums[drawn].sum(axis=1) / sizes[drawn].sum(axis=1)
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return float(low), float(high)
 
 
 def mean_score_summary(scores, groups, n_resamples: int, seed: int, level: float = 0.95) -> dict:

@@ -36,7 +36,6 @@ import numpy as np
 from evaluation.toxicity import DEFAULT_BACKEND, DEFAULT_THRESHOLD
 
 DISTINCT_NS = (1, 2, 3)
-_MAX_DRAWS_PER_CHUNK = 4_000_000  # caps the (resamples x prompts) index array at ~32 MB
 
 
 # --- per-prompt values ------------------------------------------------------------
@@ -135,29 +134,21 @@ def mean_distinct_n(texts_by_prompt: Sequence[Sequence[str]], n: int) -> float:
 
 
 def bootstrap_mean_ci(values, n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval (low, high) of the mean of per-prompt ``values``.
+    """Percentile bootstrap interval (low, high) of the mean of per-prompt ``values``
+    (``evaluation.stats.bootstrap_mean_ci``, one value per prompt).
 
     NaN values (prompts without the measure) are dropped first; with none left, (nan, nan).
     Identical values give a zero-width interval.
     """
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    from evaluation.stats import bootstrap_mean_ci as mean_ci
+
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     values = values[~np.isnan(values)]
-    n = values.shape[0]
-    if n == 0:
+    if values.size == 0:
+        if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+            raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples, dtype=np.float64)
-    chunk = max(1, _MAX_DRAWS_PER_CHUNK // n)
-    for start in range(0, n_resamples, chunk):  # chunks bound memory; same stream as one draw
-        stop = min(start + chunk, n_resamples)
-        means[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    tail = 100.0 * (1.0 - level) / 2.0
-    low, high = np.percentile(means, [tail, 100.0 - tail])
-    return float(low), float(high)
+    return mean_ci(values, n_resamples=n_resamples, level=level, seed=seed)
 
 
 def _estimate(values, n_resamples: int, seed: int, scale: float = 1.0) -> tuple[float, float, float]:
@@ -199,11 +190,6 @@ def generation_metrics(rows: Sequence[dict], threshold: float = 0.5, n_resamples
         value, low, high = _estimate(distinct_n_per_prompt(texts, prompt_ids, n), n_resamples, seed)
         out.update({f"distinct_{n}": value, f"distinct_{n}_ci_low": low, f"distinct_{n}_ci_high": high})
     return out
-
-
-def json_safe(metrics: dict) -> dict:
-    """NaN -> None (``null``), which JSON readers other than Python's accept."""
-    return {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in metrics.items()}
 
 
 # --- which scorer is which --------------------------------------------------------

@@ -97,8 +97,12 @@ def continuation_nll(model, tokenizer, prompts: Sequence[str], continuations: Se
 def continuation_perplexities(model, tokenizer, prompts: Sequence[str], continuations: Sequence[str],
                               batch_size: int = 16) -> np.ndarray:
     """exp(mean NLL of each continuation's tokens given its prompt); NaN where excluded (no token)."""
-    nll, n_tokens = continuation_nll(model, tokenizer, prompts, continuations, batch_size)
-    out = np.full(len(nll), np.nan)
+    return _perplexities(*continuation_nll(model, tokenizer, prompts, continuations, batch_size))
+
+
+def _perplexities(nll: np.ndarray, n_tokens: np.ndarray) -> np.ndarray:
+    """exp(nll / n_tokens) per continuation; NaN where it has no token."""
+    out = np.full(nll.shape, np.nan)
     scored = n_tokens > 0
     out[scored] = np.exp(nll[scored] / n_tokens[scored])
     return out
@@ -116,8 +120,7 @@ def fluency_summary(nll, n_tokens, prompt_ids, n_resamples: int = 1000, seed: in
     if not (nll.shape == n_tokens.shape == prompt_ids.shape) or nll.ndim != 1:
         raise ValueError(f"one value per continuation: shapes {nll.shape}, {n_tokens.shape}, {prompt_ids.shape}")
     scored = n_tokens > 0
-    ppl = np.full(nll.shape, np.nan)
-    ppl[scored] = np.exp(nll[scored] / n_tokens[scored])
+    ppl = _perplexities(nll, n_tokens)
     per_prompt = []
     if scored.any():
         _, prompt_of = np.unique(prompt_ids[scored], return_inverse=True)

@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from corpora.jsonl import read_jsonl
+from evaluation.tables import accuracy_column
 
 COLUMNS = [
     "model", "method", "reference", "metric", "estimate", "ci_low", "ci_high", "method_value", "reference_value",
@@ -143,28 +145,28 @@ def finding(low: float, high: float, higher_is_better: bool) -> str:
 
 # --- reading per-unit files ------------------------------------------------------------------
 
-def _read_rows(file) -> list[dict]:
-    with open(file) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+def _run_rows(files, pattern, what: str, name: str):
+    """``(file, match, rows)`` for each per-run JSONL file, its path checked against ``pattern``
+    (``what``: the kind of file and ``name`` its file name, for the error)."""
+    for file in map(str, files):
+        match = pattern.search(file)
+        if not match:
+            raise ValueError(f"{file}: not a {what} path (.../{{model}}/{{method}}/seed{{seed}}/{name})")
+        yield file, match, pd.DataFrame(read_jsonl(file))
 
 
-def generation_cells(files, threshold: float = 0.5) -> pd.DataFrame:
+def generation_cells(files) -> pd.DataFrame:
     """Per (model, method, seed, prompt) cells from scored generations
     (``toxicity.scored.jsonl``: ``id``, ``toxic``, ``toxicity``): toxic samples, samples,
     max score, any toxic."""
     frames = []
-    for file in map(str, files):
-        match = SCORED_PATH.search(file)
-        if not match:
-            raise ValueError(f"{file}: not a scored generations path (.../{{model}}/{{method}}/seed{{seed}}/toxicity.scored.jsonl)")
-        rows = pd.DataFrame(_read_rows(file))
+    for file, match, rows in _run_rows(files, SCORED_PATH, "scored generations", "toxicity.scored.jsonl"):
         if rows.empty:
             raise ValueError(f"{file}: no scored generations")
         rows["toxic"] = rows["toxic"].astype(bool)
         cells = rows.groupby("id", sort=False).agg(toxic=("toxic", "sum"), samples=("toxic", "size"),
                                                    max_score=("toxicity", "max"), any_toxic=("toxic", "max"))
-        cells = cells.reset_index().assign(model=match["model"], method=match["method"], seed=int(match["seed"]))
-        frames.append(cells)
+        frames.append(cells.reset_index().assign(model=match["model"], method=match["method"], seed=int(match["seed"])))
     columns = ["model", "method", "seed", "id", "toxic", "samples", "max_score", "any_toxic"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
@@ -173,14 +175,8 @@ def document_cells(files) -> pd.DataFrame:
     """Per (model, method, seed, suite, task, document) cells from ``{suite}.docs.jsonl``
     (scripts/benchmark.py): ``acc`` for multiple choice, ``loglikelihood`` and ``words``
     for rolling log-likelihood tasks."""
-    frames = []
-    for file in map(str, files):
-        match = DOCS_PATH.search(file)
-        if not match:
-            raise ValueError(f"{file}: not a per-document path (.../{{model}}/{{method}}/seed{{seed}}/{{suite}}.docs.jsonl)")
-        rows = pd.DataFrame(_read_rows(file))
-        frames.append(rows.assign(model=match["model"], method=match["method"], seed=int(match["seed"]),
-                                  suite=match["suite"]))
+    frames = [rows.assign(model=match["model"], method=match["method"], seed=int(match["seed"]), suite=match["suite"])
+              for _, match, rows in _run_rows(files, DOCS_PATH, "per-document", "{suite}.docs.jsonl")]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -226,13 +222,12 @@ def measures(generations: pd.DataFrame, documents: pd.DataFrame, suites: dict | 
             else:
                 # a stratum is a summary entry of the suite (``group``: a task, or a size-weighted group such as
                 # mmlu, whose subjects' documents are pooled), so the value is the suite's unweighted mean, as mean_pct
-                entry = cells["group"] if "group" in cells else cells["task"]
-                cells = cells.assign(entry=entry.fillna(cells["task"]) if hasattr(entry, "fillna") else entry)
+                cells = cells.assign(entry=cells["group"].fillna(cells["task"]) if "group" in cells else cells["task"])
                 units = list(dict.fromkeys(zip(cells["task"], cells["doc_id"])))
                 entry_of = dict(zip(zip(cells["task"], cells["doc_id"]), cells["entry"]))
                 tasks = {name: i for i, name in enumerate(dict.fromkeys(entry_of[unit] for unit in units))}
                 shots = (suites or {}).get(suite, {}).get("num_fewshot")
-                metric = f"{suite}_{shots}shot" if shots is not None else suite
+                metric = accuracy_column(suite, shots) if shots is not None else suite
                 add(model, metric, "documents", True, method, seeds, units,
                     Measure(_matrix(cells, ["task", "doc_id"], "acc", seeds, units),
                             _matrix(cells, ["task", "doc_id"], "one", seeds, units),
@@ -257,7 +252,8 @@ def paired_table(generations: pd.DataFrame, documents: pd.DataFrame | None, meth
                         "rerun both on the same prompts/documents and seeds"
                     )
                 if units_a != units_b:  # same units in another order: align the reference to the arm
-                    order = [units_b.index(u) for u in units_a]
+                    position = {unit: i for i, unit in enumerate(units_b)}
+                    order = [position[unit] for unit in units_a]
                     ref = Measure(ref.numerator[:, order], ref.denominator[:, order], ref.strata[order], ref.transform)
                 result = paired_difference(arm, ref, n_resamples=n_resamples, seed=seed)
                 rows.append({"model": model, "method": method, "reference": reference, "metric": metric, **result,

@@ -44,6 +44,20 @@ def percent_toxic(flags) -> float:
     return float(100.0 * _as_flags(flags).mean())
 
 
+def _resampled_ratios(sums: np.ndarray, sizes: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """``sum(sums) / sum(sizes)`` over groups drawn with replacement, once per resample: resample
+    ``b`` draws row ``b`` of ``default_rng(seed).integers(0, n_groups, (n_resamples, n_groups))``."""
+    n_groups = sums.shape[0]
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(n_resamples, dtype=np.float64)
+    chunk = max(1, _MAX_DRAWS_PER_CHUNK // n_groups)
+    for start in range(0, n_resamples, chunk):  # chunks keep memory bounded; same stream as one draw
+        stop = min(start + chunk, n_resamples)
+        drawn = rng.integers(0, n_groups, size=(stop - start, n_groups))
+        ratios[start:stop] = sums[drawn].sum(axis=1) / sizes[drawn].sum(axis=1)
+    return ratios
+
+
 def bootstrap_rate_ci(
     flags,
     groups=None,
@@ -75,16 +89,41 @@ def bootstrap_rate_ci(
         _, group_of_sample = np.unique(groups, return_inverse=True)
         hits = np.bincount(group_of_sample, weights=flags.astype(np.float64))
         sizes = np.bincount(group_of_sample).astype(np.float64)
-    n_groups = hits.shape[0]
-    rng = np.random.default_rng(seed)
-    rates = np.empty(n_resamples, dtype=np.float64)
-    chunk = max(1, _MAX_DRAWS_PER_CHUNK // n_groups)
-    for start in range(0, n_resamples, chunk):  # chunks keep memory bounded; same stream as one draw
-        stop = min(start + chunk, n_resamples)
-        drawn = rng.integers(0, n_groups, size=(stop - start, n_groups))
-        rates[start:stop] = hits[drawn].sum(axis=1) / sizes[drawn].sum(axis=1)
+    rates = _resampled_ratios(hits, sizes, n_resamples, seed)
     tail = 100.0 * (1.0 - level) / 2.0
     low, high = np.percentile(100.0 * rates, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_mean_ci(values, groups=None, n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval (low, high) of the mean of ``values``.
+
+    The same scheme as ``bootstrap_rate_ci``, for any values (scores, per-prompt
+    measures) instead of flags: with ``groups`` (e.g. the prompt id) groups are drawn with
+    replacement and their values pooled (cluster bootstrap); resample ``b`` draws
+    row ``b`` of ``default_rng(seed).integers(0, n_groups, (n_resamples, n_groups))``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D sequence, got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values contain NaN or infinity: a failed score must not enter the mean")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if groups is None:
+        sums, sizes = values, np.ones_like(values)
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != values.shape:
+            raise ValueError(f"groups must give one label per value: {values.shape[0]} values, groups of shape {groups.shape}")
+        _, group_of_value = np.unique(groups, return_inverse=True)
+        sums = np.bincount(group_of_value, weights=values)
+        sizes = np.bincount(group_of_value).astype(np.float64)
+    means = _resampled_ratios(sums, sizes, n_resamples, seed)
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
     return float(low), float(high)
 
 

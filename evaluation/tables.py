@@ -52,17 +52,22 @@ def _bounds(column: str) -> tuple[float, float]:
     return (float("-inf"), float("inf"))
 
 
+def accuracy_column(suite: str, num_fewshot: int) -> str:
+    """The column of an accuracy suite, as the paper names its: ``mmlu_5shot``."""
+    return f"{suite}_{num_fewshot}shot"
+
+
 def _suite_columns(data: dict, name: str) -> dict:
     """Columns of one lm-eval suite's summary (scripts/benchmark.py)."""
     if data.get("kind") == "perplexity":
         columns = {}
         for task, result in data["tasks"].items():
             column = f"{task}_word_ppl"
-            columns[column] = result.get("word_perplexity", result.get("value"))
-            columns[f"{column}_ci_low"] = result.get("word_perplexity_ci_low", result.get("ci_low"))
-            columns[f"{column}_ci_high"] = result.get("word_perplexity_ci_high", result.get("ci_high"))
+            columns[column] = result["word_perplexity"]
+            columns[f"{column}_ci_low"] = result["word_perplexity_ci_low"]
+            columns[f"{column}_ci_high"] = result["word_perplexity_ci_high"]
         return columns
-    column = f"{name}_{data['num_fewshot']}shot"
+    column = accuracy_column(name, data["num_fewshot"])
     columns = {column: data["mean_pct"]}
     if "mean_pct_ci_low" in data:
         columns[f"{column}_ci_low"], columns[f"{column}_ci_high"] = data["mean_pct_ci_low"], data["mean_pct_ci_high"]

@@ -119,7 +119,7 @@ def get_method_entry(wildcards):
     return config["methods"][wildcards.method]
 
 
-# lm-eval tasks the workflow writes (rule lm_eval_tasks): embedded_* from the embedded stand-in data,
+# lm-eval tasks the workflow writes (in the lm_eval_tasks rule) are embedded_* from the embedded stand-in data,
 # heldout_<domain> from results/data/heldout.jsonl (evaluation/benchmarks.py).
 BENCHMARK_TASKS = [task for suite in SUITES for task in config["evaluation"]["benchmarks"][suite]["tasks"]]
 USES_EMBEDDED_TASKS = any(task.startswith("embedded_") for task in BENCHMARK_TASKS)

@@ -83,8 +83,7 @@ rule claims:
         main="results/tables/main.csv",
         paired="results/tables/paired.csv",
         cost="results/tables/cost.csv",
-        winrate=WINRATE_OUTPUTS[:1],  # winrate.csv; nothing without a judge
-        controls=[file for file in WINRATE_OUTPUTS if file.endswith("winrate_controls.csv")],
+        winrate=WINRATE_OUTPUTS[:1],  # winrate.csv (with judge_informative from the judge's controls); nothing without a judge
         jigsaw=[file for file in JIGSAW_OUTPUTS if file.endswith("jigsaw.csv")],
     output:
         table=report("results/tables/claims.csv", caption="../report/claims.rst", category="Claims"),

@@ -3,7 +3,7 @@ from corpora.jsonl import read_jsonl, write_json
 from scripts._common import start_job
 
 start_job(snakemake)
-from evaluation.detox_metrics import json_safe
+from evaluation.benchmarks import json_safe
 from evaluation.fluency import continuation_nll, fluency_summary
 from modeling import read_manifest
 from modeling.load import load_causal_lm, load_tokenizer

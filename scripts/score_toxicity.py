@@ -4,7 +4,8 @@ from scripts._common import start_job
 start_job(snakemake)
 import numpy as np
 
-from evaluation.detox_metrics import generation_metrics, json_safe
+from evaluation.benchmarks import json_safe
+from evaluation.detox_metrics import generation_metrics
 from evaluation.stats import bootstrap_rate_ci, percent_toxic
 from evaluation.toxicity import build_scorer
 

@@ -137,7 +137,9 @@ def test_bad_inputs_are_rejected():
 
 
 def test_json_safe_turns_nan_into_null():
-    assert dm.json_safe({"a": math.nan, "b": 1.0, "c": "x"}) == {"a": None, "b": 1.0, "c": "x"}
+    from evaluation.benchmarks import json_safe
+
+    assert json_safe({"a": math.nan, "b": 1.0, "c": "x"}) == {"a": None, "b": 1.0, "c": "x"}
 
 
 def test_scorer_label_matches_the_built_scorer_name_and_same_scorer_ignores_batch_size():
