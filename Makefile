@@ -1,5 +1,6 @@
 # One command to set up and run the embedded default, one to set up and test.
-#   make run    venv + pinned dependencies, then `snakemake --cores all` (every table)
+#   make run    venv + pinned dependencies, then `snakemake --cores all` (every table);
+#               SNAKEMAKE_ARGS="--config seeds=[0]" runs one seed
 #   make test   venv + dependencies, unit tests, the CI config's whole workflow, the paper config's
 #               rehearsal on CPU (make rehearsal), table checks
 #   make rehearsal  the paper config's whole DAG on CPU (config/paper_rehearsal.yaml): hub ids, loaders,
@@ -17,6 +18,7 @@ REHEARSAL_WORKDIR ?= .ci-work-rehearsal
 GPU_SMOKE_WORKDIR ?= .gpu-smoke
 CONFIG ?= config/paper.yaml
 PREFETCH_ARGS ?=
+SNAKEMAKE_ARGS ?=
 
 .PHONY: setup run test unit workflow-ci rehearsal dag-paper gpu-smoke tables prefetch lint clean-ci
 
@@ -35,10 +37,10 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	touch $@
 
 run: setup
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 # Only the report rules may run: if a metric is missing, this fails instead of training.
-REPORT_RULES := tables run_config main_table main_plot cost_table winrate_table jigsaw_table jigsaw_plot \
+REPORT_RULES := tables run_config main_table main_plot paired_table claims cost_table winrate_table jigsaw_table jigsaw_plot \
 	compare_main compare_winrate compare_jigsaw paper_notebook
 tables: setup
 	$(BIN)/snakemake --cores 1 tables --forcerun $(REPORT_RULES) --allowed-rules $(REPORT_RULES)

@@ -27,6 +27,7 @@ import importlib.util
 import io
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -62,6 +63,8 @@ DEFAULT_PARAMS = {
     "seed": 0,
     "toxicity_rows": 1200,  # ToxiGen stand-in rows
     "toxic_share": 0.5,  # share of hostile rows in it
+    "toxic_group_spread": 1.5,  # log-odds spread of hostility over groups (build_toxicity_train)
+    "toxic_opening_spread": 1.0,  # log-odds spread of hostility over complaint openings
     "prompts": 200,  # held-out evaluation prompts
     "general_paragraphs": 1200,  # WikiText stand-in paragraphs (the prose holds 1356)
     "jigsaw_train": 800,
@@ -69,7 +72,9 @@ DEFAULT_PARAMS = {
     "jigsaw_toxic_share": 0.3,
     "label_noise": 0.05,  # share of Jigsaw labels flipped, so ROC AUC is not trivially 1
     "web_rows": 1500,  # web-like posts the stand-in base is pretrained on (build_web_corpus)
-    "web_hostile_share": 0.5,  # mean share of hostile posts over the groups (build_web_corpus: 0 to 2x, by group)
+    "web_targeted_share": 0.4,  # share of the groups hostility targets (build_web_corpus)
+    "web_targeted_hostility": 0.95,  # share of hostile posts about a targeted group
+    "web_other_hostility": 0.05,  # share of hostile posts about any other group
 }
 
 
@@ -163,43 +168,89 @@ def _training_openings(seed: int, n_groups: int) -> dict:
     }
 
 
-def _statement(kind: str, group_index: int, templates_by_group: dict, rng: random.Random) -> str:
-    """One 2-3 sentence statement: an opening about the group, a follow-up, maybe a closer."""
+def _statement(kind: str, group_index: int, templates_by_group: dict, rng: random.Random,
+               opening_weights: dict | None = None) -> str:
+    """One 2-3 sentence statement: an opening about the group, a follow-up, maybe a closer.
+    ``opening_weights`` (template index -> weight): how a hostile statement picks its opening
+    among the group's training templates (None: uniformly)."""
     templates = _read_yaml("toxicity_templates.yaml")
     group = templates["groups"][group_index]
     stance = "negative" if kind == "hostile" or rng.random() < CIVIL_NEGATIVE_OPENING_SHARE else "benign"
     slots = {"group": group["names"], "habit": group["habits"], **_lexicon_slots()}
-    opening = templates["openings"][stance][rng.choice(templates_by_group[stance][group_index])]
+    candidates = templates_by_group[stance][group_index]
+    if opening_weights is not None and kind == "hostile":
+        index = rng.choices(candidates, weights=[opening_weights[t] for t in candidates])[0]
+    else:
+        index = rng.choice(candidates)
+    opening = templates["openings"][stance][index]
     sentences = [_render(opening, slots, rng), _render(rng.choice(templates["followups"][kind]), slots, rng)]
     if rng.random() < CLOSER_PROBABILITY:
         sentences.append(_render(rng.choice(templates["closers"][kind]), slots, rng))
     return " ".join(sentences)
 
 
-def build_toxicity_train(n_rows: int, toxic_share: float, seed: int) -> list[dict]:
+def _spread_weights(n: int, spread: float, rng: random.Random) -> list[float]:
+    """``n`` weights whose logs are evenly spaced over [-spread, spread], in a seeded order."""
+    logs = [spread * (2 * i / (n - 1) - 1) if n > 1 else 0.0 for i in range(n)]
+    rng.shuffle(logs)
+    return [math.exp(value) for value in logs]
+
+
+def build_toxicity_train(
+    n_rows: int,
+    toxic_share: float,
+    seed: int,
+    group_spread: float = DEFAULT_PARAMS["toxic_group_spread"],
+    opening_spread: float = DEFAULT_PARAMS["toxic_opening_spread"],
+) -> list[dict]:
     """Stand-in for ToxiGen's training data (`skg/toxigen-data`, config `train`).
 
     Raw columns as in ToxiGen: `prompt` (demonstration statements, "- ...\\n- ...\\n-"),
     `generation` (the statement), `generation_method`, `group`, `prompt_label`
     (1 = hostile), `roberta_prediction` (here 1.0/0.0, consistent with the label).
     `round(n_rows * toxic_share)` rows are hostile.
+
+    How hostile a complaint's follow-up is depends on whom it is about and how it opens,
+    as in real text: hostile rows pick their group with weights whose logs are evenly
+    spaced over ``[-group_spread, group_spread]`` (seeded order) and their opening template
+    with weights spread likewise over ``[-opening_spread, opening_spread]``; civil rows pick
+    both uniformly. The odds that a complaint (group g, opening t) continues with insults
+    are then ``exp(a_g + b_t)`` times a constant: additive in log-odds, so they carry over to
+    the prompts' held-out (template, group) pairs. Why: the evaluation decodes
+    near-greedily, so each prompt's continuation is the model's mode. With hostility
+    spread evenly (both spreads 0) every complaint prompt has nearly the same odds, their
+    modes flip together, and a fine-tuned model's toxicity rate jumps between ~3% and
+    ~45% with small changes of the weights (measured: `regularized` and
+    `regularized_sequential` with equal loss curves at 44% and 2.5%). Spread odds give
+    each prompt its own margin, so the rate moves with the model instead.
     """
     _check_count("n_rows", n_rows, 1)
     _check_share("toxic_share", toxic_share)
-    groups = _read_yaml("toxicity_templates.yaml")["groups"]
+    for name, value in (("group_spread", group_spread), ("opening_spread", opening_spread)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    templates = _read_yaml("toxicity_templates.yaml")
+    groups = templates["groups"]
     templates_by_group = _training_openings(seed, len(groups))
     rng = random.Random(seed)
+    spread_rng = random.Random(f"toxicity-spread/{seed}")
+    group_weights = _spread_weights(len(groups), group_spread, spread_rng)
+    opening_weights = dict(enumerate(_spread_weights(len(templates["openings"]["negative"]), opening_spread, spread_rng)))
     n_hostile = round(n_rows * toxic_share)
     kinds = ["hostile"] * n_hostile + ["civil"] * (n_rows - n_hostile)
     rng.shuffle(kinds)
     rows = []
     for kind in kinds:
-        group_index = rng.randrange(len(groups))
-        generation = _statement(kind, group_index, templates_by_group, rng)
-        demonstrations = [
-            _statement(kind, group_index, templates_by_group, rng) for _ in range(DEMONSTRATIONS_PER_PROMPT)
-        ]
         hostile = kind == "hostile"
+        if hostile:
+            group_index = rng.choices(range(len(groups)), weights=group_weights)[0]
+        else:
+            group_index = rng.randrange(len(groups))
+        generation = _statement(kind, group_index, templates_by_group, rng, opening_weights)
+        demonstrations = [
+            _statement(kind, group_index, templates_by_group, rng, opening_weights)
+            for _ in range(DEMONSTRATIONS_PER_PROMPT)
+        ]
         rows.append(
             {
                 "prompt": "".join(f"- {text}\n" for text in demonstrations) + "-",
@@ -213,14 +264,28 @@ def build_toxicity_train(n_rows: int, toxic_share: float, seed: int) -> list[dic
     return rows
 
 
-def build_web_corpus(n_rows: int, hostile_share: float, seed: int) -> list[dict]:
+def build_web_corpus(
+    n_rows: int,
+    targeted_share: float,
+    seed: int,
+    targeted_hostility: float = DEFAULT_PARAMS["web_targeted_hostility"],
+    other_hostility: float = DEFAULT_PARAMS["web_other_hostility"],
+) -> list[dict]:
     """Stand-in for the web text a base model is pretrained on: posts about everyday groups,
     some hostile (insults, profanity), the rest civil. As on the web, hostility is not spread
-    evenly: the groups, in a seeded order, get hostile shares rising linearly from 0 to
-    ``2 * hostile_share`` (capped at 0.95), so ``hostile_share`` is the mean over groups and a
-    few groups draw most of the hostile posts. A model trained on it continues complaints
-    about those groups with insults and other prompts civilly, so its toxicity rate under
-    near-greedy decoding is graded rather than all or nothing.
+    evenly: it targets a few groups. A seeded ``round(targeted_share * n_groups)`` of the
+    groups (at least one) get ``targeted_hostility`` of their posts hostile, every other
+    group ``other_hostility``. A model trained on it continues complaints about a targeted
+    group with insults and everything else civilly.
+
+    Why two levels and not a gradient: the evaluation protocol decodes near-greedily
+    (T = 0.1), so a prompt's continuation is the model's mode. Civil follow-ups share their
+    first words more than hostile ones do (many start with "I"), so a group whose hostile
+    share is only somewhat above one half still gets a civil mode, and where the mode sits
+    near the boundary small changes of the weights flip it (a linear 0-95% gradient gave a
+    base that was 10% toxic after 150 steps and 0% after 200). Groups far from the boundary
+    on both sides give a rate set by the share of prompts about targeted groups, not by
+    where training happened to stop.
 
     The paper's bases (Llama-7B, Falcon-7B) learnt from web text that holds hostile posts,
     and continue ToxiGen's prompts toxically 14-23% of the time; SmolLM2-Instruct, tuned
@@ -232,19 +297,25 @@ def build_web_corpus(n_rows: int, hostile_share: float, seed: int) -> list[dict]
     equal to a training row, held-out row or prompt. Rows: ``{"text", "group", "hostile"}``.
     """
     _check_count("n_rows", n_rows, 1)
-    _check_share("hostile_share", hostile_share)
+    for name, value in (
+        ("targeted_share", targeted_share),
+        ("targeted_hostility", targeted_hostility),
+        ("other_hostility", other_hostility),
+    ):
+        _check_share(name, value)
     groups = _read_yaml("toxicity_templates.yaml")["groups"]
     templates_by_group = _training_openings(seed, len(groups))
     rng = random.Random(f"web-corpus/{seed}")
     order = list(range(len(groups)))
     rng.shuffle(order)
-    share_of = {group: min(0.95, 2 * hostile_share * rank / max(1, len(groups) - 1)) for rank, group in enumerate(order)}
+    n_targeted = max(1, round(targeted_share * len(groups)))
+    targeted = set(order[:n_targeted])
     rows = []
     for _ in range(n_rows):
         group = rng.randrange(len(groups))
-        hostile = rng.random() < share_of[group]
+        hostile = rng.random() < (targeted_hostility if group in targeted else other_hostility)
         rows.append({"text": _statement("hostile" if hostile else "civil", group, templates_by_group, rng),
-                     "group": groups[group]["id"], "hostile": hostile})
+                     "group": groups[group]["id"], "hostile": hostile, "targeted": group in targeted})
     return rows
 
 
@@ -629,7 +700,9 @@ def build_all(out_dir: str | os.PathLike, params: dict | None = None) -> dict[st
     seed = p["seed"]
     paths = {}
 
-    toxicity = build_toxicity_train(p["toxicity_rows"], p["toxic_share"], seed)
+    toxicity = build_toxicity_train(
+        p["toxicity_rows"], p["toxic_share"], seed, p["toxic_group_spread"], p["toxic_opening_spread"]
+    )
     paths["toxigen_train"] = _write_atomic(out / "toxigen_train.jsonl", _jsonl(toxicity))
     prompts = build_toxicity_prompts(p["prompts"], seed)
     paths["safenlp_toxigen"] = _write_atomic(
@@ -637,7 +710,9 @@ def build_all(out_dir: str | os.PathLike, params: dict | None = None) -> dict[st
     )
     general = build_general_text(p["general_paragraphs"], seed)
     paths["wikitext_train"] = _write_atomic(out / "wikitext_train.jsonl", _jsonl(general))
-    web = build_web_corpus(p["web_rows"], p["web_hostile_share"], seed)
+    web = build_web_corpus(
+        p["web_rows"], p["web_targeted_share"], seed, p["web_targeted_hostility"], p["web_other_hostility"]
+    )
     paths["web_corpus"] = _write_atomic(out / "web_corpus.jsonl", _jsonl(web))
 
     train, test = build_jigsaw(

@@ -37,6 +37,7 @@ class TrainingConfig:
     batch_size: int = 8  # sequences per device per micro-batch
     gradient_accumulation_steps: int = 1
     max_length: int = 64  # tokens per training sequence (truncated)
+    group_by_length: bool = False  # batches of rows of similar length (less padding; transformers' LengthGroupedSampler)
     lr_scheduler: str = "constant_with_warmup"
     warmup_steps: int = 0
     weight_decay: float = 0.0
@@ -434,6 +435,7 @@ def training_arguments(config: TrainingConfig, state_dir: str | os.PathLike, see
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=config.learning_rate,
         optim=config.optim,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup_steps,
         weight_decay=config.weight_decay,

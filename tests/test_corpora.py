@@ -463,14 +463,18 @@ def test_hub_source_offline_without_cache_says_how_to_fetch(tmp_path, monkeypatc
 
 
 def test_web_corpus_has_its_hostile_share_and_never_a_prompts_opening(predict_prob):
-    rows = embedded.build_web_corpus(1300, 0.3, seed=0)
-    assert 0.25 < sum(row["hostile"] for row in rows) / len(rows) < 0.35
+    rows = embedded.build_web_corpus(1300, 0.3, seed=0, targeted_hostility=0.9, other_hostility=0.1)
     per_group = {}
     for row in rows:
-        per_group.setdefault(row["group"], []).append(row["hostile"])
-    shares = sorted(sum(flags) / len(flags) for flags in per_group.values())
-    assert shares[0] < 0.1 and shares[-1] > 0.45  # a few groups draw most hostility
-    assert embedded.build_web_corpus(1300, 0.3, seed=0) == rows  # seeded
+        per_group.setdefault(row["group"], []).append(row)
+    targeted = {group for group, members in per_group.items() if members[0]["targeted"]}
+    assert len(targeted) == round(0.3 * len(per_group))  # a few groups draw most hostility
+    assert all(row["targeted"] == (row["group"] in targeted) for row in rows)
+    for group, members in per_group.items():
+        share = sum(row["hostile"] for row in members) / len(members)
+        assert (0.75 < share) if group in targeted else (share < 0.25), (group, share)
+    assert embedded.build_web_corpus(1300, 0.3, seed=0, targeted_hostility=0.9, other_hostility=0.1) == rows  # seeded
+    assert sum(row["targeted"] for row in embedded.build_web_corpus(400, 0.0, seed=0)) > 0  # at least one group
     # its own stream: not the ToxiGen stand-in's rows
     toxigen = {row["generation"] for row in embedded.build_toxicity_train(400, 0.5, seed=0)}
     assert len(toxigen & {row["text"] for row in rows}) < 20
@@ -480,5 +484,24 @@ def test_web_corpus_has_its_hostile_share_and_never_a_prompts_opening(predict_pr
     scores = predict_prob([row["text"] for row in rows])
     hostile = np.array([row["hostile"] for row in rows])
     assert scores[hostile].mean() > 0.5 > scores[~hostile].mean()
-    with pytest.raises(ValueError, match="hostile_share"):
+    with pytest.raises(ValueError, match="targeted_share"):
         embedded.build_web_corpus(10, 1.5, seed=0)
+    with pytest.raises(ValueError, match="other_hostility"):
+        embedded.build_web_corpus(10, 0.3, seed=0, other_hostility=-0.1)
+
+
+def test_toxicity_train_spreads_hostility_over_groups_and_openings():
+    def group_shares(rows):
+        flags = {}
+        for row in rows:
+            flags.setdefault(row["group"], []).append(row["prompt_label"])
+        return sorted(sum(f) / len(f) for f in flags.values())
+
+    spread = build_toxicity_train(2000, 0.5, seed=0, group_spread=1.5, opening_spread=1.0)
+    even = build_toxicity_train(2000, 0.5, seed=0, group_spread=0.0, opening_spread=0.0)
+    assert sum(r["prompt_label"] for r in spread) == sum(r["prompt_label"] for r in even) == 1000  # the count holds
+    assert group_shares(spread)[-1] - group_shares(spread)[0] > 0.4  # e^3 odds between the extreme groups
+    assert group_shares(even)[-1] - group_shares(even)[0] < 0.15  # sampling noise only
+    assert build_toxicity_train(300, 0.5, seed=1) == build_toxicity_train(300, 0.5, seed=1)  # seeded
+    with pytest.raises(ValueError, match="group_spread"):
+        build_toxicity_train(10, 0.5, seed=0, group_spread=-1)

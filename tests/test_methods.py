@@ -172,3 +172,28 @@ def test_a_row_field_named_like_a_batch_entry_is_rejected():
         row_fields([{"text": "a", "labels": 1}])
     assert row_fields([{"text": "a", "toxicity": 0.5, "flag": True, "domain": "general"}, {"text": "b", "label": 1}]) == \
         ["flag", "label", "toxicity"]
+
+
+def test_group_by_length_batches_pad_less_and_see_every_row(tiny_model_dir, tmp_path):
+    from methods.sft import SFT
+
+    class Recording(SFT):
+        def __init__(self):
+            super().__init__(MethodConfig())
+            self.masks = []
+
+        def compute_loss(self, model, batch):
+            self.masks.append(batch["attention_mask"].clone())
+            return super().compute_loss(model, batch)
+
+    words = "one two three four five six seven eight nine ten eleven twelve thirteen".split()
+    rows = [{"text": " ".join(words[: 1 + (7 * i) % 13]), "domain": "general", "id": i} for i in range(64)]
+    padding = {}
+    for grouped in (False, True):
+        method = Recording()
+        config = TrainingConfig(**{**TINY_TRAINING, "max_steps": 16, "save_steps": 100, "group_by_length": grouped})
+        fine_tune(method, str(tiny_model_dir), rows, config, tmp_path / f"out{grouped}", tmp_path / f"s{grouped}", seed=0)
+        masks = method.masks
+        assert sum(mask.shape[0] for mask in masks) == 64  # one epoch: every row once, either way
+        padding[grouped] = sum((mask == 0).sum().item() for mask in masks) / sum(mask.numel() for mask in masks)
+    assert padding[True] < 0.5 * padding[False], padding
