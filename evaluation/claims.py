@@ -147,6 +147,20 @@ class _Builder:
             estimate, low, high, unit = estimate * scale, low * scale, high * scale, "%"
             comparison += " (% of " + reference + ")"
         self.add(claim, part, comparison, metric, estimate, low, high, test, margin, source="paired.csv", unit=unit)
+        at_chance = [m for m in (method, reference) if self.at_chance(m, metric)]
+        if at_chance:  # a measure that cannot tell the models from guessing cannot support or contradict
+            if self.rows[-1]["verdict"] in ("supported", "contradicted"):
+                self.rows[-1]["verdict"] = "inconclusive"
+            self.rows[-1]["note"] = f"{metric} at chance for {', '.join(at_chance)} (main.csv {metric}_at_chance)"
+
+    def at_chance(self, method: str, metric: str) -> bool:
+        """Whether main.csv says ``method``'s ``metric`` interval holds its chance level."""
+        main = self.tables.get("main")
+        column = f"{metric}_at_chance"
+        if main is None or column not in main:
+            return False
+        rows = main[(main["model"] == self.model) & (main["method"] == method)]
+        return bool(rows[column].fillna(False).astype(bool).any())
 
     @property
     def methods(self) -> set:

@@ -111,3 +111,14 @@ def test_cost_ratio_over_seeds_and_jigsaw_intervals(tmp_path):
     assert _rows(table, 8)["claim_verdict"].iloc[0] == "supported"
     plot_claims(table, tmp_path / "claims.png")
     assert (tmp_path / "claims.png").stat().st_size > 0
+
+
+def test_an_accuracy_at_chance_cannot_support_or_contradict():
+    paired = _paired({("regularized", "regularized_sequential", "mmlu_5shot"): (0.0, 0.0, 0.0),
+                      ("regularized", "regularized_sequential", "commonsense_0shot"): (0.0, -1.0, 1.0)})
+    main = _main().assign(mmlu_5shot_at_chance=lambda f: f["method"] == "regularized_sequential",
+                          commonsense_0shot_at_chance=False)
+    rows = _rows(claims_table({"main": main, "paired": paired}, ["m"]), 7).set_index("metric")
+    assert rows.loc["mmlu_5shot", "verdict"] == "inconclusive"  # identical answers, but both guessing
+    assert "at chance for regularized_sequential" in rows.loc["mmlu_5shot", "note"]
+    assert rows.loc["commonsense_0shot", "verdict"] == "supported"  # above chance: the equivalence stands
