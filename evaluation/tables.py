@@ -285,7 +285,7 @@ def cost_table(files, training_manifests=()) -> pd.DataFrame:
         key = ("jigsaw_train" if jigsaw else "train", manifest["alias"], manifest["method"].removeprefix("jigsaw:"),
                str(manifest["seed"]))
         measured[key] = manifest.get("extra", {})
-    for column in MEASURED_COLUMNS:
+    for column in MEASURED_COLUMNS + ["builds_on"]:
         table[column] = [measured.get(key, {}).get(column) for key in zip(table["job"], table["model"], table["method"], table["seed"])]
     return table
 
@@ -293,6 +293,8 @@ def cost_table(files, training_manifests=()) -> pd.DataFrame:
 def training_cost_summary(cost: pd.DataFrame, reference: str = "sft") -> pd.DataFrame:
     """Per model and method: the wall time and peak memory of producing the model
     (fine-tuning, or NADO sampling + training), and the wall-time ratio to ``reference``.
+    A model that continues another entry's training (``builds_on``: rl's ``sft_from``)
+    includes that training's wall time.
 
     Summed over seeds' means; a method whose model needs no training (``base``) is absent.
     """
@@ -300,6 +302,14 @@ def training_cost_summary(cost: pd.DataFrame, reference: str = "sft") -> pd.Data
     if jobs.empty:
         return pd.DataFrame(columns=["model", "method", "wall_s", "max_rss_mb", f"wall_vs_{reference}"])
     per_seed = jobs.groupby(["model", "method", "seed"]).agg(wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max")).reset_index()
+    if "builds_on" in jobs:  # a model that continues another entry's (rl's sft_from) costs that training too
+        wall = per_seed.set_index(["model", "method", "seed"])["wall_s"]
+        builds_on = jobs.dropna(subset=["builds_on"]).set_index(["model", "method", "seed"])["builds_on"]
+        for (model, method, seed), source in builds_on.items():
+            if (model, source, seed) not in wall.index:
+                raise ValueError(f"cost of {method} (seed {seed}) builds on {source}, whose train job has no benchmark file")
+            per_seed.loc[(per_seed["model"] == model) & (per_seed["method"] == method) & (per_seed["seed"] == seed),
+                          "wall_s"] += wall[(model, source, seed)]
     summary = per_seed.groupby(["model", "method"], sort=False).agg(wall_s=("wall_s", "mean"), max_rss_mb=("max_rss_mb", "max")).reset_index()
     ref = summary[summary["method"] == reference].set_index("model")["wall_s"]
     summary[f"wall_vs_{reference}"] = (summary["wall_s"] / summary["model"].map(ref)).round(3)

@@ -38,6 +38,7 @@ from methods.sft import SFT
 @dataclasses.dataclass
 class RLConfig(MethodConfig):
     sft_steps: int | None = None  # phase-1 fine-tuning steps; None = training.max_steps, sft's budget (ours)
+    sft_from: str | None = None  # an `sft` entry of `methods:` whose checkpoint (same mixture, base, seed, training) is phase 1: trained once, not twice (ours)
     rl_steps: int = 100  # phase-2 optimizer steps, one fresh batch of samples each (ours)
     prompts_per_step: int = 8  # training prompts per RL step (ours)
     samples_per_prompt: int = 4  # RLOO's k: continuations per prompt, the leave-one-out group (RLOO paper: k in {2, 4}; we take 4)
@@ -58,6 +59,8 @@ class RLConfig(MethodConfig):
                 raise ValueError(f"{where}.{name} must be >= 1, got {getattr(self, name)}")
         if self.sft_steps is not None and self.sft_steps < 1:
             raise ValueError(f"{where}.sft_steps must be >= 1 or null (= training.max_steps), got {self.sft_steps}")
+        if self.sft_from is not None and not self.sft_from:
+            raise ValueError(f"{where}.sft_from must name an `sft` entry of methods: or be null")
         if self.samples_per_prompt < 2:
             raise ValueError(f"{where}.samples_per_prompt must be >= 2: RLOO's baseline is the mean reward of the "
                              f"other samples of the same prompt (got {self.samples_per_prompt})")
@@ -94,6 +97,25 @@ class RL(SFT):
         from evaluation.toxicity import build_scorer
 
         return ToxicityReward(build_scorer(scorer))
+
+    def phase1_training(self, config: dict) -> dict:
+        """Phase 1's training options from the entry's merged ``training:`` options: what an
+        ``sft_from`` entry must have been trained with for its checkpoint to be phase 1."""
+        return {**config, "max_steps": self.config.sft_steps or config["max_steps"]}
+
+    def use_phase1(self, model_dir: str, state_dir) -> None:
+        """Make ``model_dir`` (the ``sft_from`` entry's trained model) phase 1's model: linked
+        where phase 1 would write it, so ``fine_tune`` reuses it as on a rerun."""
+        sft_dir = Path(state_dir) / "sft_model"
+        sft_dir.parent.mkdir(parents=True, exist_ok=True)
+        target = Path(model_dir).resolve()
+        if not (target / "training_log.json").is_file():
+            raise FileNotFoundError(f"{target}: no trained model (training_log.json) from methods.{self.config.sft_from}")
+        if sft_dir.is_symlink() or sft_dir.exists():
+            if sft_dir.resolve() == target:
+                return
+            raise FileExistsError(f"{sft_dir} exists and is not {target}: remove {state_dir} to start this run afresh")
+        sft_dir.symlink_to(target, target_is_directory=True)
 
     def fine_tune(self, base_path, rows, config, out_dir, state_dir, seed, scorer=None, callbacks=None) -> dict:
         """Phase 1 (SFT, skipped when its model exists), then phase 2 (RLOO); ``callbacks``

@@ -51,6 +51,24 @@ for _name, _method in METHODS.items():  # e.g. regularized's iterations <= max_s
                                                     where=f"methods.{_name}.training"),
                            where=f"methods.{_name}")
 
+# Phase 1 shared with another entry (rl's `sft_from`): that entry's checkpoint is phase 1's
+# model only when it is the same fine-tuning; anything else would reuse a model made under
+# other settings, so it fails here and says which options differ.
+for _name, _method in METHODS.items():
+    _source = getattr(_method.config, "sft_from", None)
+    if _source is None:
+        continue
+    if _source not in METHODS or METHODS[_source].config.type != "sft":
+        raise ValueError(f"methods.{_name}.sft_from: {_source!r} is not an entry of type sft under methods: "
+                         f"(entries of type sft: {sorted(n for n, m in METHODS.items() if m.config.type == 'sft')})")
+    _wanted = _method.phase1_training({**config["training"], **_method.config.training})
+    _given = {**config["training"], **METHODS[_source].config.training}
+    _differ = sorted(k for k in set(_wanted) | set(_given) if _wanted.get(k) != _given.get(k))
+    if _differ:
+        raise ValueError(f"methods.{_name}.sft_from: {_source!r} trains with other options than {_name}'s phase 1 "
+                         f"({', '.join(f'{k}: {_given.get(k)!r} vs {_wanted.get(k)!r}' for k in _differ)}); make them "
+                         f"equal (sft_steps, the entries' training: overrides) or set sft_from: null")
+
 
 def _alternatives(values):
     return "|".join(re.escape(value) for value in values) or "(?!)"
@@ -109,6 +127,12 @@ def get_model_manifest(wildcards):
     if wildcards.method in TRAINED or wildcards.method in GUIDED:
         return f"results/checkpoints/{wildcards.model}/{wildcards.method}/seed{wildcards.seed}/manifest.json"
     return base_manifest(wildcards.model)
+
+
+def get_phase1_manifest(wildcards):
+    """The checkpoint manifest an entry's phase 1 comes from (rl's ``sft_from``), else []."""
+    source = getattr(METHODS[wildcards.method].config, "sft_from", None)
+    return [f"results/checkpoints/{wildcards.model}/{source}/seed{wildcards.seed}/manifest.json"] if source else []
 
 
 def get_training_config(wildcards):

@@ -61,6 +61,7 @@ rule train:
     input:
         base=get_base_manifest,
         data="results/data/train_mixture.scored.jsonl",
+        phase1=get_phase1_manifest,  # rl's sft_from: the sft entry's checkpoint, trained once
     output:
         manifest="results/checkpoints/{model}/{method}/seed{seed}/manifest.json",
     params:

@@ -335,7 +335,8 @@ class Estimator:
                     training(method, lora, label, nado)
             elif kind == "rl":
                 for lora, label in variants:
-                    training(method, lora, label, prefix="train phase 1: sft")
+                    if not entry.get("sft_from"):  # with sft_from, phase 1 is that entry's checkpoint: no job here
+                        training(method, lora, label, prefix="train phase 1: sft")
                     add(method, f"train phase 2: RLOO ({label})", self.rl(arch, entry, lora))
             elif kind == "nado":
                 round_ = self.nado_round(arch, {**NADO_DEFAULTS, **entry.get("nado", {})})

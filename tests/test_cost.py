@@ -121,7 +121,7 @@ def test_cost_table_adds_what_training_jobs_measured(tmp_path):
     assert table.loc[("jigsaw_train", "sft"), ["tokens_per_s", "peak_gpu_mb"]].tolist() == [700.0, 1024.0]
     for job, method in [("generate_toxicity", "sft"), ("train", "filtering")]:
         assert table.loc[(job, method), ["tokens_per_s", "peak_gpu_mb"]].isna().all()
-    assert list(cost_table(files).columns[-2:]) == ["tokens_per_s", "peak_gpu_mb"]  # present even with no manifests
+    assert list(cost_table(files).columns[-3:]) == ["tokens_per_s", "peak_gpu_mb", "builds_on"]  # even with no manifests
 
 
 def test_cost_table_csv_leaves_cpu_gpu_memory_empty(tmp_path):
@@ -129,4 +129,20 @@ def test_cost_table_csv_leaves_cpu_gpu_memory_empty(tmp_path):
     manifests = [_manifest(tmp_path / "sft.json", "m", "sft", {"tokens_per_s": 120.5, "peak_gpu_mb": None})]
     cost_table(files, manifests).to_csv(tmp_path / "cost.csv", index=False)
     header, row = (tmp_path / "cost.csv").read_text().splitlines()
-    assert header.endswith(",tokens_per_s,peak_gpu_mb") and row.endswith(",120.5,")
+    assert header.endswith(",tokens_per_s,peak_gpu_mb,builds_on") and row.endswith(",120.5,,")
+
+
+def test_training_cost_of_a_model_that_continues_another_entry_includes_it(tmp_path):
+    from evaluation.tables import training_cost_summary
+
+    bench = tmp_path / "benchmarks"
+    files = [_benchmark(bench / f"train/m/{method}/seed{seed}.tsv", wall)
+             for method, seed, wall in [("sft", 0, 10.0), ("sft", 1, 12.0), ("rl", 0, 5.0), ("rl", 1, 7.0)]]
+    manifests = [_manifest(tmp_path / "rl0.json", "m", "rl", {"builds_on": "sft"})]  # seed 0's; seed 1 trained its own
+    table = cost_table(files, manifests)
+    assert table.set_index(["method", "seed"]).loc[("rl", "0"), "builds_on"] == "sft"
+    summary = training_cost_summary(table).set_index("method")
+    assert summary.loc["rl", "wall_s"] == round(((5.0 + 10.0) + 7.0) / 2, 1)  # seed 1 did not build on sft
+    assert summary.loc["sft", "wall_s"] == 11.0
+    with pytest.raises(ValueError, match="builds on sft, whose train job has no benchmark file"):
+        training_cost_summary(table[table["method"] != "sft"])

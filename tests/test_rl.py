@@ -182,3 +182,57 @@ def test_resume_after_an_interruption_skips_phase_1(tiny_model_dir, tmp_path, mo
     assert summary["rl_steps"] == 2 and summary["steps"] == 4
     log = json.loads((tmp_path / "out" / "training_log.json").read_text())
     assert [entry["step"] for entry in log["rl_log"]] == [1, 2]
+
+
+def test_sft_from_makes_another_entrys_model_phase_1(tiny_model_dir, tmp_path, monkeypatch):
+    import methods._trainer
+
+    sft_out = tmp_path / "sft_entry"
+    methods._trainer.fine_tune(methods.build_method("sft", {}), str(tiny_model_dir), ROWS,
+                               TrainingConfig(**{**SFT_TRAINING, "max_steps": 2}), sft_out, tmp_path / "sft_state", seed=0)
+
+    def no_sft(*args, **kwargs):
+        raise AssertionError("phase 1 trained although sft_from gave it")
+
+    monkeypatch.setattr(methods._trainer, "fine_tune", no_sft)
+    method = methods.build_method("rl", {**TINY_RL, "sft_from": "sft"})
+    method.use_phase1(str(sft_out), tmp_path / "state")
+    method.use_phase1(str(sft_out), tmp_path / "state")  # a rerun: the same link is fine
+    summary = _run(method, tiny_model_dir, tmp_path)
+    assert summary["sft_reused"] and summary["sft_steps"] == 2 and summary["rl_steps"] == 2
+    assert (tmp_path / "state" / "sft_model").resolve() == sft_out.resolve()
+    assert _changed(_weights(sft_out), _weights(tmp_path / "out")), "phase 2 did not start from the sft entry's model"
+    with pytest.raises(FileNotFoundError, match="no trained model"):
+        method.use_phase1(str(tmp_path / "nothing"), tmp_path / "other_state")
+    assert method.phase1_training({"max_steps": 60, "learning_rate": 1e-4}) == {"max_steps": 2, "learning_rate": 1e-4}
+    with pytest.raises(ValueError, match="sft_from must name"):
+        methods.build_method("rl", {"sft_from": ""})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"sft_from": "filtering"}, "methods.rl.sft_from: 'filtering' is not an entry of type sft"),
+    ({"sft_steps": 1}, "methods.rl.sft_from: 'sft' trains with other options than rl's phase 1 (max_steps: 2 vs 1)"),
+    ({}, None),
+])
+def test_the_workflow_checks_sft_from_when_it_parses_the_config(tmp_path, change, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "config" / "ci.yaml").read_text())
+    config["training"]["max_steps"] = 2
+    config["methods"]["rl"] = {**config["methods"]["rl"], "sft_from": "sft", **change}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--snakefile", str(repo / "Snakefile"),
+                           "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path),
+                           "results/checkpoints/tiny-random/rl/seed0/manifest.json"],
+                          cwd=repo, capture_output=True, text=True, timeout=300)
+    if message is None:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "results/checkpoints/tiny-random/sft/seed0/manifest.json" in done.stdout
+        assert "method=sft" in done.stdout  # the sft entry trains first; rl takes its checkpoint
+    else:
+        assert done.returncode != 0 and message in done.stdout + done.stderr, done.stdout + done.stderr
