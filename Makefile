@@ -1,6 +1,6 @@
 # One command to set up and run the embedded default, one to set up and test.
 #   make run    venv + pinned dependencies, then `snakemake --cores all` (every table);
-#               SNAKEMAKE_ARGS="--config seeds=[0]" runs one seed
+#               SNAKEMAKE_ARGS="--configfile config/config.yaml config/one_seed.yaml" runs one seed
 #   make test   venv + dependencies, unit tests, the CI config's whole workflow, the paper config's
 #               rehearsal on CPU (make rehearsal), table checks
 #   make rehearsal  the paper config's whole DAG on CPU (config/paper_rehearsal.yaml): hub ids, loaders,
