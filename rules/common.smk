@@ -45,9 +45,14 @@ SEEDS = [str(seed) for seed in config["seeds"]]
 TRAINED = [name for name, method in METHODS.items() if method.trains]
 GUIDED = [name for name, method in METHODS.items() if method.guided and not method.trains]
 SUITES = [name for name, suite in config["evaluation"]["benchmarks"].items() if isinstance(suite, dict)]
+def entry_training(name):
+    """The training options of ``methods.<name>``: the shared ``training:`` block, the entry's overrides on top."""
+    return {**config["training"], **METHODS[name].config.training}
+
+
 TrainingConfig.from_dict(config["training"])  # the shared block first, so an error below is in an entry's overrides
 for _name, _method in METHODS.items():  # e.g. regularized's iterations <= max_steps: fails here, naming the entry
-    _method.check_training(TrainingConfig.from_dict({**config["training"], **_method.config.training},
+    _method.check_training(TrainingConfig.from_dict(entry_training(_name),
                                                     where=f"methods.{_name}.training"),
                            where=f"methods.{_name}")
 
@@ -61,8 +66,8 @@ for _name, _method in METHODS.items():
     if _source not in METHODS or METHODS[_source].config.type != "sft":
         raise ValueError(f"methods.{_name}.sft_from: {_source!r} is not an entry of type sft under methods: "
                          f"(entries of type sft: {sorted(n for n, m in METHODS.items() if m.config.type == 'sft')})")
-    _wanted = _method.phase1_training({**config["training"], **_method.config.training})
-    _given = {**config["training"], **METHODS[_source].config.training}
+    _wanted = _method.phase1_training(entry_training(_name))
+    _given = entry_training(_source)
     _differ = sorted(k for k in set(_wanted) | set(_given) if _wanted.get(k) != _given.get(k))
     if _differ:
         raise ValueError(f"methods.{_name}.sft_from: {_source!r} trains with other options than {_name}'s phase 1 "
@@ -136,7 +141,7 @@ def get_phase1_manifest(wildcards):
 
 
 def get_training_config(wildcards):
-    return {**config["training"], **METHODS[wildcards.method].config.training}
+    return entry_training(wildcards.method)
 
 
 def get_method_entry(wildcards):

@@ -32,9 +32,10 @@ stats = {"read": len(corpus), "removed_as_training_heldout_or_prompt": removed, 
          "hostile": hostile, "hostile_share": hostile / len(rows) if rows else None}
 if any("targeted" in row for row in kept):  # the embedded corpus marks the groups hostility targets
     targeted = [row for row in kept if row.get("targeted")]
+    hostile_targeted = sum(bool(row.get("hostile")) for row in targeted)
     stats |= {"targeted_groups": sorted({row["group"] for row in targeted}),
-              "hostile_share_targeted": sum(bool(r.get("hostile")) for r in targeted) / len(targeted) if targeted else None,
-              "hostile_share_other": (hostile - sum(bool(r.get("hostile")) for r in targeted)) / (len(kept) - len(targeted))
+              "hostile_share_targeted": hostile_targeted / len(targeted) if targeted else None,
+              "hostile_share_other": (hostile - hostile_targeted) / (len(kept) - len(targeted))
               if len(kept) > len(targeted) else None}
 print(f"models.{model}.continued_pretraining: {stats}")
 where = f"models.{model}.continued_pretraining.training"

@@ -19,8 +19,8 @@ config = TrainingConfig.from_dict(snakemake.params.training)
 claim_state_dir(snakemake.params.state_dir, {"method": snakemake.params.method, "training": snakemake.params.training,
                                              "seed": int(wildcards.seed), "base": base.path, "scorer": snakemake.params.scorer},
                 inputs=[snakemake.input.data, *snakemake.input.phase1])
-if snakemake.input.phase1:  # rl's sft_from: phase 1 is that entry's checkpoint, not trained again here
-    phase1 = read_manifest(snakemake.input.phase1[0])
+phase1 = read_manifest(snakemake.input.phase1[0]) if snakemake.input.phase1 else None
+if phase1:  # rl's sft_from: phase 1 is that entry's checkpoint, not trained again here
     print(f"phase 1: {phase1.method} seed {phase1.seed} ({phase1.path})", flush=True)
     method.use_phase1(phase1.path, snakemake.params.state_dir)
 if config.num_processes > 1:  # one process per GPU, through accelerate (methods/launch.py)
@@ -53,7 +53,7 @@ write_manifest(
                # throughput and peak GPU memory (methods/_trainer.py throughput_meter), for results/tables/cost.csv
                "tokens_per_s": summary.get("tokens_per_s"), "peak_gpu_mb": summary.get("peak_gpu_mb"),
                # the entry whose training this model continues (rl's sft_from): cost tables add its time
-               "builds_on": read_manifest(snakemake.input.phase1[0]).method if snakemake.input.phase1 else None},
+               "builds_on": phase1.method if phase1 else None},
     ),
     snakemake.output.manifest,
 )
